@@ -1,0 +1,1 @@
+//! The certification harness; its engine arrives with the certification issue.

@@ -1,0 +1,11 @@
+//! KyroDB's end-to-end tests. Each module drives real built artifacts: plugin cdylibs loaded from
+//! disk, and the `kyro` binary as a process.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test helper that meets an unexpected error should fail the test at that line"
+)]
+
+mod cli;
+mod plugin_boundary;
+mod tidy;

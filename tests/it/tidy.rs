@@ -1,0 +1,167 @@
+//! The tidy test: the project's structural rules, checked on every run without any service.
+//!
+//! It enforces what `STYLE.md` and `ARCHITECTURE.md` promise: every Rust file opens with a `//!`
+//! header, every member shares the workspace lints, internal dependencies go through the
+//! workspace table, only the allowed dependency edges exist, and `kyro-core` stays free of IO
+//! crates.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn rust_files(dir: &Path, files: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if path.is_dir() {
+            if name != "target" && !name.starts_with('.') {
+                rust_files(&path, files);
+            }
+        } else if name.ends_with(".rs") {
+            files.push(path);
+        }
+    }
+}
+
+/// Every member's manifest, by package name.
+fn members() -> BTreeMap<String, (PathBuf, toml::Table)> {
+    let root = workspace_root();
+    let workspace: toml::Table =
+        std::fs::read_to_string(root.join("Cargo.toml")).unwrap().parse().unwrap();
+    let mut members = BTreeMap::new();
+    for pattern in workspace["workspace"]["members"].as_array().unwrap() {
+        let pattern = pattern.as_str().unwrap();
+        let dirs: Vec<PathBuf> = match pattern.strip_suffix("/*") {
+            Some(parent) => std::fs::read_dir(root.join(parent))
+                .unwrap()
+                .map(|entry| entry.unwrap().path())
+                .filter(|path| path.join("Cargo.toml").exists())
+                .collect(),
+            None => vec![root.join(pattern)],
+        };
+        for dir in dirs {
+            let manifest: toml::Table =
+                std::fs::read_to_string(dir.join("Cargo.toml")).unwrap().parse().unwrap();
+            let name = manifest["package"]["name"].as_str().unwrap().to_owned();
+            members.insert(name, (dir, manifest));
+        }
+    }
+    members
+}
+
+fn dependency_names(manifest: &toml::Table, table: &str) -> Vec<(String, toml::Value)> {
+    manifest.get(table).and_then(toml::Value::as_table).map_or_else(Vec::new, |deps| {
+        deps.iter().map(|(name, spec)| (name.clone(), spec.clone())).collect()
+    })
+}
+
+#[test]
+fn every_rust_file_opens_with_a_module_header() {
+    let mut files = Vec::new();
+    rust_files(&workspace_root(), &mut files);
+    assert!(files.len() > 20, "the walk found too few files: {}", files.len());
+    let missing: Vec<String> = files
+        .iter()
+        .filter(|path| !std::fs::read_to_string(path).unwrap().trim_start().starts_with("//!"))
+        .map(|path| path.display().to_string())
+        .collect();
+    assert!(missing.is_empty(), "files without a `//!` header: {missing:#?}");
+}
+
+#[test]
+fn every_member_uses_workspace_lints_and_workspace_dependencies() {
+    let members = members();
+    assert!(members.contains_key("kyro-core") && members.contains_key("kyro-host"));
+    for (name, (_, manifest)) in &members {
+        let lints = manifest
+            .get("lints")
+            .and_then(|lints| lints.get("workspace"))
+            .and_then(toml::Value::as_bool);
+        assert_eq!(lints, Some(true), "{name} must say `[lints] workspace = true`");
+        for table in ["dependencies", "dev-dependencies", "build-dependencies"] {
+            for (dependency, spec) in dependency_names(manifest, table) {
+                let from_workspace =
+                    spec.get("workspace").and_then(toml::Value::as_bool) == Some(true);
+                assert!(
+                    from_workspace,
+                    "{name}: {table}.{dependency} must come from [workspace.dependencies]"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn only_the_allowed_dependency_edges_exist() {
+    let allowed: BTreeMap<&str, &[&str]> = BTreeMap::from([
+        ("kyro-core", &[][..]),
+        ("kyro-connector-sdk", &["kyro-core"][..]),
+        ("kyro-certification", &["kyro-connector-sdk", "kyro-core"][..]),
+        ("kyro-host", &["kyro-core", "kyro-connector-sdk", "kyro-certification"][..]),
+        ("kyro-connector-pgvector", &["kyro-connector-sdk"][..]),
+        ("kyro-connector-qdrant", &["kyro-connector-sdk"][..]),
+    ]);
+    let members = members();
+    for (name, (_, manifest)) in &members {
+        let internal: Vec<String> = dependency_names(manifest, "dependencies")
+            .into_iter()
+            .map(|(dependency, _)| dependency)
+            .filter(|dependency| members.contains_key(dependency))
+            .collect();
+        match allowed.get(name.as_str()) {
+            Some(edges) => {
+                for dependency in &internal {
+                    assert!(
+                        edges.contains(&dependency.as_str()),
+                        "{name} must not depend on {dependency}"
+                    );
+                }
+            }
+            // Test code (kyro-e2e, fixtures) may reach further, but never links a real connector
+            // or the host: connectors are loaded as files.
+            None => {
+                for dependency in &internal {
+                    assert!(
+                        !dependency.starts_with("kyro-connector-")
+                            || dependency == "kyro-connector-sdk",
+                        "{name} must load {dependency} as a file, not link it"
+                    );
+                    assert_ne!(
+                        dependency, "kyro-host",
+                        "{name} must run kyro as a process, not link it"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn kyro_core_does_no_io() {
+    let members = members();
+    let (dir, manifest) = &members["kyro-core"];
+    for (dependency, _) in dependency_names(manifest, "dependencies") {
+        assert!(
+            !["tokio", "sqlx", "abi_stable", "libloading", "reqwest", "hyper", "axum"]
+                .contains(&dependency.as_str()),
+            "kyro-core must not depend on {dependency}"
+        );
+    }
+    let mut files = Vec::new();
+    rust_files(&dir.join("src"), &mut files);
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap();
+        for forbidden in
+            ["std::fs", "std::net", "std::env", "SystemTime::now", "Instant::now", "std::process"]
+        {
+            assert!(
+                !text.contains(forbidden),
+                "{} uses {forbidden}; kyro-core does no IO",
+                path.display()
+            );
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! Support for KyroDB's end-to-end tests and benchmarks: where the built plugins and the `kyro`
+//! binary are, and the configurations the fixtures open with.
+//!
+//! Plugins are cdylibs, which cargo does not build for another package's tests; the README's test
+//! command builds the whole workspace first. A missing file is a failing test that says so.
+
+use std::path::PathBuf;
+
+/// The directory holding this profile's build outputs (`target/debug` for tests).
+///
+/// # Panics
+///
+/// When the running executable's path cannot be read, which only happens on a broken system.
+pub fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable has a path");
+    let deps = exe.parent().expect("the test executable lives in target/<profile>/deps");
+    deps.parent().expect("deps has a parent").to_path_buf()
+}
+
+/// The built cdylib of the package `package` (for example `kyro-fixture-reference`).
+///
+/// # Panics
+///
+/// When the file has not been built, with the command that builds it.
+pub fn plugin_path(package: &str) -> PathBuf {
+    let file_name = format!(
+        "{}{}{}",
+        std::env::consts::DLL_PREFIX,
+        package.replace('-', "_"),
+        std::env::consts::DLL_SUFFIX
+    );
+    let path = profile_dir().join(file_name);
+    assert!(
+        path.exists(),
+        "plugin {} is not built; build the workspace first: `cargo build --workspace` (the README's test command does this)",
+        path.display()
+    );
+    path
+}
+
+/// The built `kyro` binary.
+///
+/// # Panics
+///
+/// When it has not been built, with the command that builds it.
+pub fn kyro_binary() -> PathBuf {
+    let path = profile_dir().join(format!("kyro{}", std::env::consts::EXE_SUFFIX));
+    assert!(path.exists(), "{} is not built; run `cargo build --workspace` first", path.display());
+    path
+}
+
+/// The cdylib package of a fixture.
+pub fn fixture_package(defect: kyro_fixture_support::Defect) -> String {
+    format!("kyro-fixture-{}", defect.name().replace('_', "-"))
+}
+
+/// A configuration for the in-memory reference store and its fixtures.
+pub fn memory_config(dimension: u32, dsn: Option<&str>) -> kyro_connector_sdk::ConnectorConfig {
+    let mut config = serde_json::json!({
+        "dimension": dimension,
+        "distance": "cosine",
+        "filterable_keys": ["lang", "year", "product"],
+        "max_top_k": 50,
+        "max_fetch_ids": 50,
+    });
+    if let Some(dsn) = dsn {
+        config["dsn"] = serde_json::json!({ "value": dsn });
+    }
+    kyro_connector_sdk::ConnectorConfig::from_json(config.to_string())
+}
