@@ -26,12 +26,49 @@ pub struct SearchRequest {
 
 /// The answer to a [`SearchRequest`].
 ///
-/// Fewer hits than `top_k` is a legitimate answer (a selective filter, a small scope); the host
-/// reports it. A connector never widens the scope to fill the list.
+/// Fewer hits than `top_k` is a legitimate answer (a selective filter, a small scope, an index's
+/// scan limit); the connector reports it in `shortfall` and the host turns it into an omission or
+/// a warning. A connector never widens the scope or drops the filter to fill the list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SearchResponse {
     /// Nearest first.
     pub hits: Vec<SearchHit>,
+    /// Present exactly when fewer than `top_k` hits came back.
+    pub shortfall: Option<Shortfall>,
+}
+
+impl SearchResponse {
+    /// A response for `requested` hits, with `shortfall` filled in when `hits` is shorter, for the
+    /// `reason` the connector knows.
+    pub fn new(hits: Vec<SearchHit>, requested: u32, reason: ShortfallReason) -> Self {
+        let returned = u32::try_from(hits.len()).unwrap_or(u32::MAX);
+        let shortfall = (returned < requested).then_some(Shortfall { requested, returned, reason });
+        Self { hits, shortfall }
+    }
+}
+
+/// Why a search returned fewer hits than asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ShortfallReason {
+    /// Fewer documents in the scope match the filter than were asked for; the list is complete.
+    Exhausted,
+    /// The index stopped scanning before it found enough matches (for example HNSW with a
+    /// selective filter); more matching documents may exist.
+    IndexScanLimit {
+        /// What limited the scan, for operators (`hnsw.ef_search=40, iterative_scan=off`).
+        detail: String,
+    },
+}
+
+/// A short search result, as the connector reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shortfall {
+    /// The `top_k` that was asked for.
+    pub requested: u32,
+    /// How many hits came back.
+    pub returned: u32,
+    /// Why.
+    pub reason: ShortfallReason,
 }
 
 /// Whether the store is serving.

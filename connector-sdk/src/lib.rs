@@ -31,7 +31,7 @@
 //!     }
 //!
 //!     fn search(&self, _scope: &Scope, _request: &SearchRequest) -> Result<SearchResponse> {
-//!         Ok(SearchResponse { hits: Vec::new() })
+//!         Ok(SearchResponse { hits: Vec::new(), shortfall: None })
 //!     }
 //!
 //!     fn health(&self) -> Result<ConnectorHealth> {
@@ -76,7 +76,7 @@ mod tests;
 pub use config::{ConnectorConfig, HostContext, LogLevel};
 pub use connector::{
     Connector, ConnectorHealth, ConnectorPlugin, HealthStatus, PluginInfo, SearchRequest,
-    SearchResponse,
+    SearchResponse, Shortfall, ShortfallReason,
 };
 pub use kyro_core::{
     ConnectorError, Document, DocumentId, Embedding, ErrorKind, FilterExpr, FilterKey, FilterValue,

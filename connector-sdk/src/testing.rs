@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::connector::{
     Connector, ConnectorHealth, ConnectorPlugin, PluginInfo, SearchRequest, SearchResponse,
+    ShortfallReason,
 };
 use crate::manifest::{
     CapabilityManifest, Caps, Distance, FilterableKeys, Operation, VectorSpec, WatermarkKind,
@@ -305,7 +306,8 @@ impl Connector for MemoryConnector {
                 self.manifest.caps.max_response_bytes
             )));
         }
-        Ok(SearchResponse { hits })
+        // A linear scan sees every row, so a short list is always the complete answer.
+        Ok(SearchResponse::new(hits, request.top_k, ShortfallReason::Exhausted))
     }
 
     fn fetch(&self, scope: &Scope, ids: &[DocumentId]) -> Result<Vec<StoredDocument>> {
