@@ -179,6 +179,8 @@ pub(crate) enum RequestRef<'a> {
     Watermark { scope: &'a Scope },
     SnapshotVersion { scope: &'a Scope },
     Health,
+    CertificationSeed { scope: &'a Scope, documents: &'a [Document] },
+    CertificationPurge { scope: &'a Scope },
 }
 
 /// A request, owned, as the plugin decodes it. Same variants, same order as [`RequestRef`].
@@ -192,6 +194,8 @@ enum Request {
     Watermark { scope: Scope },
     SnapshotVersion { scope: Scope },
     Health,
+    CertificationSeed { scope: Scope, documents: Vec<Document> },
+    CertificationPurge { scope: Scope },
 }
 
 /// A successful answer.
@@ -204,6 +208,7 @@ pub(crate) enum Response {
     Watermark(Watermark),
     SnapshotVersion(SnapshotVersion),
     Health(ConnectorHealth),
+    Done,
 }
 
 /// Query embeddings cross the boundary as one little-endian byte string rather than a sequence
@@ -226,6 +231,14 @@ pub(crate) mod embedding_bytes {
                 embedding.as_slice().iter().flat_map(|value| value.to_le_bytes()).collect();
             serializer.serialize_bytes(&bytes)
         }
+    }
+
+    /// [`serialize`] for fields that hold a reference.
+    pub(crate) fn serialize_ref<S: Serializer>(
+        embedding: &&Embedding,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serialize(embedding, serializer)
     }
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
@@ -322,7 +335,11 @@ impl postcard::ser_flavors::Flavor for RVecFlavor<'_> {
     }
 }
 
-fn dispatch<C: Connector>(connector: &C, request: &[u8], response: &mut RVec<u8>) -> Result<()> {
+fn dispatch<C: Connector + ?Sized>(
+    connector: &C,
+    request: &[u8],
+    response: &mut RVec<u8>,
+) -> Result<()> {
     let answer = match decode::<Request>(request)? {
         Request::Describe => Response::Describe(connector.describe()),
         Request::Search { scope, request } => {
@@ -340,8 +357,108 @@ fn dispatch<C: Connector>(connector: &C, request: &[u8], response: &mut RVec<u8>
             Response::SnapshotVersion(connector.snapshot_version(&scope)?)
         }
         Request::Health => Response::Health(connector.health()?),
+        Request::CertificationSeed { scope, documents } => {
+            crate::ensure_certification_scope(&scope)?;
+            connector.certification_seed(&scope, &documents)?;
+            Response::Done
+        }
+        Request::CertificationPurge { scope } => {
+            crate::ensure_certification_scope(&scope)?;
+            connector.certification_purge(&scope)?;
+            Response::Done
+        }
     };
     encode_into(&answer, response)
+}
+
+/// Runs an encoded request against an in-process connector through the same decoder a plugin
+/// uses, and returns the encoded response. For certification checks that must send payloads the
+/// typed API cannot build (an empty scope, a malformed filter key).
+///
+/// # Errors
+///
+/// What the decoder or the connector answered.
+pub fn dispatch_raw(connector: &dyn Connector, request: &[u8]) -> Result<Vec<u8>> {
+    let mut response = RVec::new();
+    dispatch(connector, request, &mut response)?;
+    Ok(response.into_vec())
+}
+
+/// Payloads that bypass the typed API's validation, for certification's boundary checks.
+pub mod unchecked {
+    use serde::Serialize;
+
+    use super::{PAYLOAD_VERSION, embedding_bytes};
+    use crate::{ConnectorError, Embedding, Result};
+
+    #[derive(Serialize)]
+    struct Scope<'a> {
+        tenant_id: &'a str,
+        namespace: &'a str,
+    }
+
+    #[derive(Serialize)]
+    enum Filter<'a> {
+        Exact { key: &'a str, value: &'a str },
+    }
+
+    #[derive(Serialize)]
+    struct Search<'a> {
+        #[serde(serialize_with = "embedding_bytes::serialize_ref")]
+        embedding: &'a Embedding,
+        top_k: u32,
+        filter: Option<Filter<'a>>,
+        include_content: bool,
+    }
+
+    /// Mirrors the first variants of the real request enum, in the same order, so the encoding
+    /// is what a host would send if it skipped validation.
+    #[derive(Serialize)]
+    enum Request<'a> {
+        Describe,
+        Search { scope: Scope<'a>, request: Search<'a> },
+        Fetch { scope: Scope<'a>, ids: &'a [&'a str] },
+    }
+
+    fn encode(request: &Request<'_>) -> Result<Vec<u8>> {
+        let mut bytes = vec![PAYLOAD_VERSION];
+        bytes = postcard::to_extend(request, bytes)
+            .map_err(|err| ConnectorError::internal(format!("failed to encode payload: {err}")))?;
+        Ok(bytes)
+    }
+
+    /// A fetch with any tenant and namespace text, empty included.
+    ///
+    /// # Errors
+    ///
+    /// Encoding failed.
+    pub fn fetch(tenant_id: &str, namespace: &str, ids: &[&str]) -> Result<Vec<u8>> {
+        encode(&Request::Fetch { scope: Scope { tenant_id, namespace }, ids })
+    }
+
+    /// A search with an `exact` filter whose key is any text.
+    ///
+    /// # Errors
+    ///
+    /// Encoding failed.
+    pub fn search_with_filter_key(
+        tenant_id: &str,
+        namespace: &str,
+        embedding: &Embedding,
+        key: &str,
+        value: &str,
+    ) -> Result<Vec<u8>> {
+        let _ = Request::Describe;
+        encode(&Request::Search {
+            scope: Scope { tenant_id, namespace },
+            request: Search {
+                embedding,
+                top_k: 10,
+                filter: Some(Filter::Exact { key, value }),
+                include_content: false,
+            },
+        })
+    }
 }
 
 /// Turns a caught panic payload into an error.

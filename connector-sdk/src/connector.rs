@@ -225,6 +225,52 @@ pub trait Connector: Send + Sync {
     ///
     /// `Unavailable` when the store cannot be reached.
     fn health(&self) -> Result<ConnectorHealth>;
+
+    /// Writes documents into a certification scope the way the store's own writers would
+    /// (bypassing KyroDB's ownership rules), so the certification harness can seed its private
+    /// space on connectors that do not declare upsert, and can simulate an external change.
+    ///
+    /// Only called with scopes whose tenant starts with [`CERTIFICATION_TENANT_PREFIX`]; across
+    /// the plugin boundary the SDK refuses any other scope before the connector sees it.
+    ///
+    /// # Errors
+    ///
+    /// `Unsupported` unless implemented; the harness then seeds through `upsert` if declared.
+    fn certification_seed(&self, scope: &Scope, documents: &[Document]) -> Result<()> {
+        let _ = (scope, documents);
+        Err(ConnectorError::unsupported("certification_seed"))
+    }
+
+    /// Removes everything in a certification scope, after a certification run.
+    ///
+    /// Same scope rule as [`Connector::certification_seed`].
+    ///
+    /// # Errors
+    ///
+    /// `Unsupported` unless implemented; the harness then deletes what it seeded if delete is
+    /// declared.
+    fn certification_purge(&self, scope: &Scope) -> Result<()> {
+        let _ = scope;
+        Err(ConnectorError::unsupported("certification_purge"))
+    }
+}
+
+/// Every certification scope's tenant starts with this; nothing else may be seeded or purged.
+pub const CERTIFICATION_TENANT_PREFIX: &str = "kyro-cert-";
+
+/// Refuses a scope outside the certification space.
+///
+/// # Errors
+///
+/// `InvalidRequest` when the tenant does not start with [`CERTIFICATION_TENANT_PREFIX`].
+pub fn ensure_certification_scope(scope: &Scope) -> Result<()> {
+    if scope.tenant_id().starts_with(CERTIFICATION_TENANT_PREFIX) {
+        Ok(())
+    } else {
+        Err(ConnectorError::invalid_request(format!(
+            "certification writes are only allowed in tenants starting with {CERTIFICATION_TENANT_PREFIX}"
+        )))
+    }
 }
 
 /// How a connector type is described and opened; what [`export_connector!`](crate::export_connector)

@@ -232,4 +232,16 @@ impl Connector for GuardedConnector {
     fn health(&self) -> Result<ConnectorHealth> {
         self.run("health", |connector| connector.health())
     }
+
+    fn certification_seed(&self, scope: &Scope, documents: &[Document]) -> Result<()> {
+        let (scope, documents) = (scope.clone(), documents.to_vec());
+        self.run("certification_seed", move |connector| {
+            connector.certification_seed(&scope, &documents)
+        })
+    }
+
+    fn certification_purge(&self, scope: &Scope) -> Result<()> {
+        let scope = scope.clone();
+        self.run("certification_purge", move |connector| connector.certification_purge(&scope))
+    }
 }

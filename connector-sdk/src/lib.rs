@@ -75,8 +75,9 @@ mod tests;
 
 pub use config::{ConnectorConfig, HostContext, LogLevel};
 pub use connector::{
-    Connector, ConnectorHealth, ConnectorPlugin, HealthStatus, PluginInfo, SearchRequest,
-    SearchResponse, Shortfall, ShortfallReason,
+    CERTIFICATION_TENANT_PREFIX, Connector, ConnectorHealth, ConnectorPlugin, HealthStatus,
+    PluginInfo, SearchRequest, SearchResponse, Shortfall, ShortfallReason,
+    ensure_certification_scope,
 };
 pub use kyro_core::{
     ConnectorError, Document, DocumentId, Embedding, ErrorKind, FilterExpr, FilterKey, FilterValue,

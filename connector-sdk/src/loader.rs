@@ -276,6 +276,20 @@ impl ForeignConnector {
         })
     }
 
+    /// Sends an already encoded request (see [`crate::abi::unchecked`]) and returns the encoded
+    /// response, for certification checks of the plugin's own input validation.
+    ///
+    /// # Errors
+    ///
+    /// What the plugin answered.
+    pub fn call_raw(&self, request: &[u8]) -> Result<Vec<u8>> {
+        let mut response = RVec::new();
+        match self.connector.call(RSlice::from_slice(request), &mut response) {
+            RResult::ROk(()) => Ok(response.into_vec()),
+            RResult::RErr(err) => Err(err.into()),
+        }
+    }
+
     fn call_with(
         &self,
         request: &RequestRef<'_>,
@@ -341,6 +355,20 @@ impl Connector for ForeignConnector {
         match self.call(&RequestRef::Health)? {
             Response::Health(health) => Ok(health),
             _ => Err(unexpected("health")),
+        }
+    }
+
+    fn certification_seed(&self, scope: &Scope, documents: &[Document]) -> Result<()> {
+        match self.call(&RequestRef::CertificationSeed { scope, documents })? {
+            Response::Done => Ok(()),
+            _ => Err(unexpected("certification_seed")),
+        }
+    }
+
+    fn certification_purge(&self, scope: &Scope) -> Result<()> {
+        match self.call(&RequestRef::CertificationPurge { scope })? {
+            Response::Done => Ok(()),
+            _ => Err(unexpected("certification_purge")),
         }
     }
 }

@@ -392,6 +392,22 @@ impl Connector for MemoryConnector {
     fn health(&self) -> Result<ConnectorHealth> {
         Ok(ConnectorHealth::healthy(format!("kyro-memory {}", crate::SDK_VERSION)))
     }
+
+    fn certification_seed(&self, scope: &Scope, documents: &[Document]) -> Result<()> {
+        crate::ensure_certification_scope(scope)?;
+        for document in documents {
+            self.upsert(scope, document)?;
+        }
+        Ok(())
+    }
+
+    fn certification_purge(&self, scope: &Scope) -> Result<()> {
+        crate::ensure_certification_scope(scope)?;
+        let mut state = self.write()?;
+        state.rows.remove(scope);
+        state.scope_watermarks.remove(scope);
+        Ok(())
+    }
 }
 
 impl ConnectorPlugin for MemoryConnector {

@@ -1,7 +1,7 @@
 //! The `kyro` command line: a thin layer over `kyro_host`'s modules.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -20,6 +20,21 @@ enum Command {
     Plugin {
         #[command(subcommand)]
         command: PluginCommand,
+    },
+    /// Certify a connector plugin against its live store; exits 0 only when certified.
+    Certify {
+        /// The plugin file (a connector cdylib).
+        #[arg(long)]
+        plugin: PathBuf,
+        /// The connector's configuration: TOML, or JSON when the name ends in .json.
+        #[arg(long)]
+        store_config: PathBuf,
+        /// Also write the JSON report here.
+        #[arg(long)]
+        report_json: Option<PathBuf>,
+        /// Also write a JUnit XML report here.
+        #[arg(long)]
+        junit: Option<PathBuf>,
     },
 }
 
@@ -49,6 +64,9 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Certify { plugin, store_config, report_json, junit } => {
+            certify(&plugin, &store_config, report_json.as_deref(), junit.as_deref())
+        }
         Command::Plugin { command: PluginCommand::Inspect { path, json } } => {
             let inspection = kyro_host::inspect::inspect(&path)?;
             let text = if json {
@@ -58,6 +76,55 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             std::io::stdout().lock().write_all(text.as_bytes())?;
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn certify(
+    plugin: &Path,
+    store_config: &Path,
+    report_json: Option<&Path>,
+    junit: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    use anyhow::Context;
+
+    let config = kyro_host::certify::read_store_config(store_config)?;
+    let mut stdout = std::io::stdout().lock();
+    let report = kyro_host::certify::certify_plugin(
+        plugin,
+        &config,
+        kyro_certification::Profile::Full,
+        &mut |record| {
+            let _ = writeln!(stdout, "{}", record.to_line());
+        },
+    )?;
+    writeln!(stdout, "{}", report.summary_line())?;
+    if let Some(path) = report_json {
+        std::fs::write(path, report.to_json()? + "\n")
+            .with_context(|| format!("failed to write {}", path.display()))?;
+    }
+    if let Some(path) = junit {
+        std::fs::write(path, report.to_junit())
+            .with_context(|| format!("failed to write {}", path.display()))?;
+    }
+    match report.verdict {
+        kyro_certification::Verdict::Certified => Ok(ExitCode::SUCCESS),
+        kyro_certification::Verdict::Refused => {
+            writeln!(
+                std::io::stderr().lock(),
+                "error: not certified; failed checks: {}",
+                report.failed_checks.join(", ")
+            )?;
+            Ok(ExitCode::from(1))
+        }
+        kyro_certification::Verdict::Invalid => {
+            let detail = if report.error_checks.is_empty() {
+                format!("cleanup incomplete: {}", report.cleanup.detail)
+            } else {
+                format!("checks that could not run: {}", report.error_checks.join(", "))
+            };
+            writeln!(std::io::stderr().lock(), "error: certification invalid; {detail}")?;
+            Ok(ExitCode::from(2))
         }
     }
 }

@@ -106,11 +106,20 @@ fn only_the_allowed_dependency_edges_exist() {
     ]);
     let members = members();
     for (name, (_, manifest)) in &members {
-        let internal: Vec<String> = dependency_names(manifest, "dependencies")
+        let mut internal: Vec<String> = dependency_names(manifest, "dependencies")
             .into_iter()
             .map(|(dependency, _)| dependency)
             .filter(|dependency| members.contains_key(dependency))
             .collect();
+        // Dev-dependencies of library crates must not link a connector either.
+        internal.extend(
+            dependency_names(manifest, "dev-dependencies")
+                .into_iter()
+                .map(|(dependency, _)| dependency)
+                .filter(|dependency| {
+                    dependency.starts_with("kyro-connector-") && dependency != "kyro-connector-sdk"
+                }),
+        );
         match allowed.get(name.as_str()) {
             Some(edges) => {
                 for dependency in &internal {

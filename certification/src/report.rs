@@ -1,0 +1,457 @@
+//! The certification report: a stable JSON schema (documented in `certification/REPORT.md`) and
+//! JUnit XML for CI systems. Every string that reaches a report passes through redaction.
+
+use std::fmt::Write as _;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use crate::SUITE_VERSION;
+
+/// The schema version of the JSON report.
+pub const REPORT_SCHEMA_VERSION: u32 = 1;
+
+/// Who was certified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PluginIdentity {
+    /// The plugin's name.
+    pub name: String,
+    /// The plugin's version.
+    pub version: String,
+    /// The SDK version it was built with.
+    pub sdk_version: String,
+    /// The connector ABI version, or `in-process` for a linked connector.
+    pub abi_version: String,
+    /// SHA-256 of the plugin file; `None` for a linked connector.
+    pub sha256: Option<String>,
+    /// The plugin file; `None` for a linked connector.
+    pub path: Option<String>,
+}
+
+/// What a failed check saw: the request and the answer, secrets redacted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Witness {
+    /// What was sent.
+    pub sent: String,
+    /// What came back.
+    pub received: String,
+}
+
+impl Witness {
+    /// A witness from anything printable.
+    pub fn new(sent: impl Into<String>, received: impl Into<String>) -> Self {
+        Self { sent: sent.into(), received: received.into() }
+    }
+}
+
+/// A check's outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum CheckStatus {
+    /// The connector did what the contract requires.
+    Passed,
+    /// It did not; the witness shows how.
+    Failed {
+        /// The minimal evidence.
+        witness: Witness,
+    },
+    /// The check covers a capability the connector does not declare.
+    NotApplicable {
+        /// Which declaration makes it not apply.
+        reason: String,
+    },
+    /// The check could not run; the certification is invalid.
+    Error {
+        /// Why it could not run.
+        reason: String,
+    },
+}
+
+impl CheckStatus {
+    /// The outcome's name in reports.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Passed => "passed",
+            Self::Failed { .. } => "failed",
+            Self::NotApplicable { .. } => "not_applicable",
+            Self::Error { .. } => "error",
+        }
+    }
+}
+
+/// One check in the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckRecord {
+    /// The stable check id, such as `scope.search_excludes_other_tenant`.
+    pub id: &'static str,
+    /// The suite, such as `scope` or `freshness.write_through`.
+    pub suite: String,
+    /// What the check proves.
+    pub description: &'static str,
+    /// Its outcome.
+    #[serde(flatten)]
+    pub status: CheckStatus,
+    /// How long it took, in milliseconds.
+    pub duration_ms: u64,
+}
+
+impl CheckRecord {
+    pub(crate) fn new(
+        id: &'static str,
+        suite: String,
+        description: &'static str,
+        status: CheckStatus,
+        duration: Duration,
+    ) -> Self {
+        Self { id, suite, description, status, duration_ms: millis(duration) }
+    }
+
+    /// One human-readable line, as printed while certification runs.
+    pub fn to_line(&self) -> String {
+        let label = match self.status {
+            CheckStatus::Passed => "PASS",
+            CheckStatus::Failed { .. } => "FAIL",
+            CheckStatus::NotApplicable { .. } => "N/A ",
+            CheckStatus::Error { .. } => "ERR ",
+        };
+        let detail = match &self.status {
+            CheckStatus::Passed => String::new(),
+            CheckStatus::Failed { witness } => {
+                format!(" — sent: {}; received: {}", witness.sent, witness.received)
+            }
+            CheckStatus::NotApplicable { reason } | CheckStatus::Error { reason } => {
+                format!(" — {reason}")
+            }
+        };
+        format!("{label} {} ({} ms){detail}", self.id, self.duration_ms)
+    }
+}
+
+/// The overall result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Every check passed or does not apply.
+    Certified,
+    /// At least one check failed.
+    Refused,
+    /// No check failed, but at least one could not run.
+    Invalid,
+}
+
+impl Verdict {
+    /// The verdict's name in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Certified => "certified",
+            Self::Refused => "refused",
+            Self::Invalid => "invalid",
+        }
+    }
+}
+
+/// Counts per outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Checks that passed.
+    pub passed: usize,
+    /// Checks that failed.
+    pub failed: usize,
+    /// Checks that do not apply.
+    pub not_applicable: usize,
+    /// Checks that could not run.
+    pub errors: usize,
+}
+
+/// Whether the private space was removed afterwards.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CleanupRecord {
+    /// True when every scope of the private space was purged.
+    pub complete: bool,
+    /// What was done, or what is left behind and where.
+    pub detail: String,
+}
+
+/// A certification report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// The JSON schema version, currently 1.
+    pub schema_version: u32,
+    /// The check suite's version.
+    pub suite_version: &'static str,
+    /// The overall result.
+    pub verdict: Verdict,
+    /// `<plugin name>/<declared ownership modes joined by +>`, such as `pgvector/write_through`.
+    pub profile: String,
+    /// Who was certified.
+    pub plugin: PluginIdentity,
+    /// The store's version, as its health check reported it.
+    pub store_version: Option<String>,
+    /// The private tenants and namespaces the checks ran in.
+    pub space: String,
+    /// When the run started (RFC 3339, UTC).
+    pub started_at: String,
+    /// How long it took, in milliseconds.
+    pub duration_ms: u64,
+    /// Counts per outcome.
+    pub summary: Summary,
+    /// The ids of failed checks, in run order.
+    pub failed_checks: Vec<&'static str>,
+    /// The ids of checks that could not run, in run order.
+    pub error_checks: Vec<&'static str>,
+    /// Every check, in run order.
+    pub checks: Vec<CheckRecord>,
+    /// Cleanup of the private space.
+    pub cleanup: CleanupRecord,
+}
+
+pub(crate) struct ReportInput {
+    pub(crate) plugin: PluginIdentity,
+    pub(crate) profile: String,
+    pub(crate) store_version: Option<String>,
+    pub(crate) started_at: SystemTime,
+    pub(crate) duration: Duration,
+    pub(crate) records: Vec<CheckRecord>,
+    pub(crate) cleanup: CleanupRecord,
+    pub(crate) space: String,
+    pub(crate) secrets: Vec<String>,
+}
+
+pub(crate) fn build(input: ReportInput) -> Report {
+    let count =
+        |name: &str| input.records.iter().filter(|record| record.status.as_str() == name).count();
+    let summary = Summary {
+        passed: count("passed"),
+        failed: count("failed"),
+        not_applicable: count("not_applicable"),
+        errors: count("error"),
+    };
+    let ids_with = |name: &str| {
+        input
+            .records
+            .iter()
+            .filter(|record| record.status.as_str() == name)
+            .map(|record| record.id)
+            .collect()
+    };
+    let verdict = if summary.failed > 0 {
+        Verdict::Refused
+    } else if summary.errors > 0 || !input.cleanup.complete {
+        Verdict::Invalid
+    } else {
+        Verdict::Certified
+    };
+    let redact = |text: String| redact(&text, &input.secrets);
+    Report {
+        schema_version: REPORT_SCHEMA_VERSION,
+        suite_version: SUITE_VERSION,
+        verdict,
+        profile: redact(input.profile),
+        plugin: input.plugin,
+        store_version: input.store_version.map(redact),
+        space: input.space,
+        started_at: rfc3339(input.started_at),
+        duration_ms: millis(input.duration),
+        summary,
+        failed_checks: ids_with("failed"),
+        error_checks: ids_with("error"),
+        checks: input.records,
+        cleanup: CleanupRecord {
+            complete: input.cleanup.complete,
+            detail: redact(input.cleanup.detail),
+        },
+    }
+}
+
+/// Replaces every occurrence of every secret with `***`.
+pub(crate) fn redact(text: &str, secrets: &[String]) -> String {
+    let mut redacted = text.to_owned();
+    for secret in secrets {
+        if !secret.is_empty() {
+            redacted = redacted.replace(secret.as_str(), "***");
+        }
+    }
+    redacted
+}
+
+pub(crate) fn redact_record(mut record: CheckRecord, secrets: &[String]) -> CheckRecord {
+    record.status = match record.status {
+        CheckStatus::Failed { witness } => CheckStatus::Failed {
+            witness: Witness::new(
+                redact(&witness.sent, secrets),
+                redact(&witness.received, secrets),
+            ),
+        },
+        CheckStatus::NotApplicable { reason } => {
+            CheckStatus::NotApplicable { reason: redact(&reason, secrets) }
+        }
+        CheckStatus::Error { reason } => CheckStatus::Error { reason: redact(&reason, secrets) },
+        CheckStatus::Passed => CheckStatus::Passed,
+    };
+    record
+}
+
+impl Report {
+    /// The report as pretty JSON.
+    ///
+    /// # Errors
+    ///
+    /// Serialization failed, which only happens on a bug.
+    pub fn to_json(&self) -> serde_json::Result<String> {
+        serde_json::to_string_pretty(self)
+    }
+
+    /// The report as JUnit XML: one test suite, one test case per check; failures carry their
+    /// witness, checks that could not run are errors, checks that do not apply are skipped.
+    pub fn to_junit(&self) -> String {
+        let mut xml = String::new();
+        let _ = writeln!(xml, r#"<?xml version="1.0" encoding="UTF-8"?>"#);
+        let _ = writeln!(
+            xml,
+            r#"<testsuites name="kyro-certification" tests="{}" failures="{}" errors="{}" skipped="{}" time="{}">"#,
+            self.checks.len(),
+            self.summary.failed,
+            self.summary.errors,
+            self.summary.not_applicable,
+            seconds(self.duration_ms),
+        );
+        let _ = writeln!(
+            xml,
+            r#"  <testsuite name="{}" tests="{}" failures="{}" errors="{}" skipped="{}" time="{}" timestamp="{}">"#,
+            escape(&self.profile),
+            self.checks.len(),
+            self.summary.failed,
+            self.summary.errors,
+            self.summary.not_applicable,
+            seconds(self.duration_ms),
+            escape(&self.started_at),
+        );
+        let _ = writeln!(xml, "    <properties>");
+        let properties = [
+            ("verdict", self.verdict.as_str().to_owned()),
+            ("suite_version", self.suite_version.to_owned()),
+            ("plugin", format!("{} {}", self.plugin.name, self.plugin.version)),
+            ("sdk_version", self.plugin.sdk_version.clone()),
+            ("abi_version", self.plugin.abi_version.clone()),
+            ("plugin_sha256", self.plugin.sha256.clone().unwrap_or_default()),
+            ("store_version", self.store_version.clone().unwrap_or_default()),
+        ];
+        for (name, value) in properties {
+            let _ = writeln!(xml, r#"      <property name="{name}" value="{}"/>"#, escape(&value));
+        }
+        let _ = writeln!(xml, "    </properties>");
+        for check in &self.checks {
+            let _ = write!(
+                xml,
+                r#"    <testcase classname="{}" name="{}" time="{}""#,
+                escape(&check.suite),
+                escape(check.id),
+                seconds(check.duration_ms)
+            );
+            match &check.status {
+                CheckStatus::Passed => {
+                    let _ = writeln!(xml, "/>");
+                }
+                CheckStatus::Failed { witness } => {
+                    let _ = writeln!(
+                        xml,
+                        ">\n      <failure message=\"{}\">sent: {}\nreceived: {}</failure>\n    </testcase>",
+                        escape(check.description),
+                        escape(&witness.sent),
+                        escape(&witness.received)
+                    );
+                }
+                CheckStatus::NotApplicable { reason } => {
+                    let _ = writeln!(
+                        xml,
+                        ">\n      <skipped message=\"{}\"/>\n    </testcase>",
+                        escape(reason)
+                    );
+                }
+                CheckStatus::Error { reason } => {
+                    let _ = writeln!(
+                        xml,
+                        ">\n      <error message=\"{}\"/>\n    </testcase>",
+                        escape(reason)
+                    );
+                }
+            }
+        }
+        let _ = writeln!(xml, "  </testsuite>\n</testsuites>");
+        xml
+    }
+
+    /// The closing summary printed after the per-check lines.
+    pub fn summary_line(&self) -> String {
+        let mut line = format!(
+            "{}: {} — {} passed, {} failed, {} not applicable, {} could not run ({} ms)",
+            self.profile,
+            self.verdict.as_str(),
+            self.summary.passed,
+            self.summary.failed,
+            self.summary.not_applicable,
+            self.summary.errors,
+            self.duration_ms
+        );
+        if !self.failed_checks.is_empty() {
+            let _ = write!(line, "; failed: {}", self.failed_checks.join(", "));
+        }
+        if !self.error_checks.is_empty() {
+            let _ = write!(line, "; could not run: {}", self.error_checks.join(", "));
+        }
+        if !self.cleanup.complete {
+            let _ = write!(line, "; cleanup incomplete: {}", self.cleanup.detail);
+        }
+        line
+    }
+}
+
+fn escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for character in text.chars() {
+        match character {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&apos;"),
+            // XML 1.0 cannot carry most control characters, even escaped.
+            character if character.is_control() && !matches!(character, '\n' | '\t' | '\r') => {
+                let _ = write!(escaped, "\\u{{{:x}}}", u32::from(character));
+            }
+            character => escaped.push(character),
+        }
+    }
+    escaped
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn seconds(millis: u64) -> String {
+    format!("{}.{:03}", millis / 1000, millis % 1000)
+}
+
+/// Formats a time as RFC 3339 in UTC with second precision.
+pub(crate) fn rfc3339(time: SystemTime) -> String {
+    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |duration| duration.as_secs());
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
