@@ -8,11 +8,13 @@
 //! Types derive `serde` because they cross the plugin boundary as versioned payloads; they are not
 //! the HTTP wire format, which lives in `kyro-host`'s `api` module.
 
+pub mod change;
 pub mod document;
 pub mod error;
 pub mod filter;
 pub mod freshness;
 pub mod limits;
+pub mod planner;
 pub mod scope;
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 /// KyroDB: the context runtime between AI agents and their vector stores.
@@ -20,6 +21,28 @@ enum Command {
     Plugin {
         #[command(subcommand)]
         command: PluginCommand,
+    },
+    /// Serve the runtime: certify every configured store, then answer the HTTP contract.
+    Serve {
+        /// The configuration file.
+        #[arg(long, default_value = "kyro.toml")]
+        config: PathBuf,
+        /// Log JSON lines instead of text.
+        #[arg(long)]
+        log_json: bool,
+    },
+    /// The zero-setup tour: the runtime on Qdrant's embedded engine, a sample corpus, every
+    /// freshness mode, then keep serving.
+    Quickstart {
+        /// Where to keep the tour's configuration and data (default: a new temporary directory).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The Qdrant connector plugin (default: next to this executable).
+        #[arg(long)]
+        plugin: Option<PathBuf>,
+        /// The listen address.
+        #[arg(long, default_value = "127.0.0.1:7070")]
+        listen: String,
     },
     /// Certify a connector plugin against its live store; exits 0 only when certified.
     Certify {
@@ -64,6 +87,23 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Serve { config, log_json } => {
+            init_logging(log_json);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("failed to start the async runtime")?;
+            runtime.block_on(async {
+                let runtime = kyro_host::serve::build_runtime(&config).await?;
+                kyro_host::serve::serve(runtime).await
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Quickstart { dir, plugin, listen } => {
+            init_logging(false);
+            quickstart(dir, plugin, &listen)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Certify { plugin, store_config, report_json, junit } => {
             certify(&plugin, &store_config, report_json.as_deref(), junit.as_deref())
         }
@@ -80,14 +120,55 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+fn quickstart(dir: Option<PathBuf>, plugin: Option<PathBuf>, listen: &str) -> anyhow::Result<()> {
+    let dir = dir.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("kyro-quickstart-{}", std::process::id()))
+    });
+    let plugin = match plugin {
+        Some(plugin) => plugin,
+        None => kyro_host::quickstart::default_plugin()?,
+    };
+    let (config, data_token, admin_token) =
+        kyro_host::quickstart::write_config(&dir, &plugin, listen)?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "KyroDB quickstart in {}", dir.display())?;
+    writeln!(stdout, "Certifying the embedded Qdrant store before it may serve...")?;
+    stdout.flush()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")?;
+    runtime.block_on(async {
+        let runtime = kyro_host::serve::build_runtime(&config).await?;
+        kyro_host::quickstart::tour(&runtime, &mut stdout).await?;
+        write!(
+            stdout,
+            "{}",
+            kyro_host::quickstart::instructions(listen, &data_token, &admin_token, &config)
+        )?;
+        stdout.flush()?;
+        drop(stdout);
+        kyro_host::serve::serve(runtime).await
+    })
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KYRO_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
 fn certify(
     plugin: &Path,
     store_config: &Path,
     report_json: Option<&Path>,
     junit: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
-    use anyhow::Context;
-
     let config = kyro_host::certify::read_store_config(store_config)?;
     let mut stdout = std::io::stdout().lock();
     let report = kyro_host::certify::certify_plugin(

@@ -9,4 +9,5 @@
 mod certification;
 mod cli;
 mod plugin_boundary;
+mod runtime;
 mod tidy;

@@ -68,3 +68,20 @@ pub fn memory_config(dimension: u32, dsn: Option<&str>) -> kyro_connector_sdk::C
     }
     kyro_connector_sdk::ConnectorConfig::from_json(config.to_string())
 }
+
+pub mod http;
+pub mod server;
+
+/// A fresh, empty directory under the system temp dir, unique per test and process.
+///
+/// # Panics
+///
+/// When the directory cannot be created.
+pub fn temp_dir(name: &str) -> PathBuf {
+    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("kyro-e2e-{name}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("the temp dir is writable");
+    dir
+}

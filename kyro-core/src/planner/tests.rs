@@ -1,0 +1,279 @@
+//! The planner as data: scenario tables in, decisions and verdicts out, snapshotted.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::{
+    Action, CacheEntry, CachedItem, DocumentFacts, Fingerprinter, Invalidation, LedgerFacts,
+    ReuseCache, StoreFacts, assess_item, decide, packet_status,
+};
+use crate::change::{ChangeScope, ChangeTarget};
+use crate::{DocumentId, FreshnessMode, Metadata, OwnershipMode, Revision, Watermark};
+
+fn entry(generation: u64, invalidated_at: Option<u64>) -> CacheEntry {
+    CacheEntry {
+        items: vec![CachedItem {
+            id: DocumentId::new("doc-1").unwrap(),
+            score: 0.9,
+            content: Some("cached".to_owned()),
+            metadata: Metadata::new(BTreeMap::new()).unwrap(),
+            revision: None,
+            watermark: None,
+            retrieved_at_ms: 0,
+        }],
+        generation,
+        tenant_id: "acme".to_owned(),
+        namespace: "support".to_owned(),
+        store_id: "pg".to_owned(),
+        invalidated_at,
+    }
+}
+
+#[derive(Serialize)]
+struct Scenario {
+    name: &'static str,
+    requested: FreshnessMode,
+    production: bool,
+    ownership: OwnershipMode,
+    certified: bool,
+    ledger: Option<LedgerFacts>,
+    required_generation: Option<u64>,
+    entry: Option<(u64, Option<u64>)>,
+}
+
+#[derive(Serialize)]
+struct Outcome {
+    scenario: Scenario,
+    decision: super::Decision,
+}
+
+fn ledger(current_generation: u64, scope_generation: u64) -> Option<LedgerFacts> {
+    Some(LedgerFacts { current_generation, scope_generation })
+}
+
+fn scenarios() -> Vec<Scenario> {
+    let base = |name: &'static str, requested| Scenario {
+        name,
+        requested,
+        production: true,
+        ownership: OwnershipMode::EventFeed,
+        certified: true,
+        ledger: ledger(10, 4),
+        required_generation: None,
+        entry: None,
+    };
+    vec![
+        base("strict, nothing cached: fetch", FreshnessMode::Strict),
+        Scenario {
+            entry: Some((5, None)),
+            ..base("strict, fresh entry: reuse", FreshnessMode::Strict)
+        },
+        Scenario {
+            entry: Some((3, None)),
+            ..base("strict, entry older than the scope's last change: fetch", FreshnessMode::Strict)
+        },
+        Scenario {
+            entry: Some((5, Some(6))),
+            ..base("strict, invalidated entry: fetch, never reuse", FreshnessMode::Strict)
+        },
+        Scenario {
+            ledger: None,
+            entry: Some((5, None)),
+            ..base("strict, ledger unreadable: block", FreshnessMode::Strict)
+        },
+        Scenario {
+            required_generation: Some(11),
+            ..base("strict, required generation ahead: block", FreshnessMode::Strict)
+        },
+        Scenario {
+            required_generation: Some(10),
+            ..base("strict, required generation reached: fetch", FreshnessMode::Strict)
+        },
+        Scenario {
+            certified: false,
+            ..base("strict, store not certified: block", FreshnessMode::Strict)
+        },
+        Scenario {
+            ownership: OwnershipMode::BestEffort,
+            ..base("strict on best_effort in production: block", FreshnessMode::Strict)
+        },
+        Scenario {
+            ownership: OwnershipMode::BestEffort,
+            production: false,
+            ..base(
+                "strict on best_effort in development: downgrade to balanced",
+                FreshnessMode::Strict,
+            )
+        },
+        Scenario {
+            entry: Some((5, None)),
+            ..base("balanced, fresh entry: reuse", FreshnessMode::Balanced)
+        },
+        Scenario {
+            entry: Some((5, Some(7))),
+            ..base("balanced, stale entry: fetch with fallback", FreshnessMode::Balanced)
+        },
+        Scenario {
+            ledger: None,
+            ..base("balanced, ledger unreadable: fetch", FreshnessMode::Balanced)
+        },
+        Scenario {
+            required_generation: Some(99),
+            ..base(
+                "balanced, required generation ahead: fetch with warning",
+                FreshnessMode::Balanced,
+            )
+        },
+        Scenario {
+            entry: Some((5, Some(7))),
+            ..base("eventual, stale entry: reuse flagged", FreshnessMode::Eventual)
+        },
+        base("eventual, nothing cached: fetch", FreshnessMode::Eventual),
+    ]
+}
+
+#[test]
+fn decisions_follow_the_contract() {
+    let outcomes: Vec<Outcome> = scenarios()
+        .into_iter()
+        .map(|scenario| {
+            let cached = scenario
+                .entry
+                .map(|(generation, invalidated_at)| entry(generation, invalidated_at));
+            let decision = decide(
+                scenario.requested,
+                scenario.production,
+                StoreFacts { ownership: scenario.ownership, certified: scenario.certified },
+                scenario.ledger,
+                scenario.required_generation,
+                cached.as_ref(),
+            );
+            Outcome { scenario, decision }
+        })
+        .collect();
+    // Invariants the snapshot must never lose, checked directly so a careless snapshot update fails.
+    for outcome in &outcomes {
+        let strict = outcome.decision.served_mode == FreshnessMode::Strict;
+        if strict {
+            assert_ne!(
+                outcome.decision.action,
+                Action::Reuse { stale: true },
+                "{}",
+                outcome.scenario.name
+            );
+        }
+        if outcome.scenario.name.contains("block") {
+            assert_eq!(outcome.decision.action, Action::Block, "{}", outcome.scenario.name);
+        }
+    }
+    insta::assert_yaml_snapshot!(outcomes);
+}
+
+#[derive(Serialize)]
+struct ItemCase {
+    name: &'static str,
+    revision: Option<&'static str>,
+    watermark: Option<u64>,
+    facts: DocumentFacts,
+    verdict: super::ItemVerdict,
+}
+
+#[test]
+fn stale_pruning_compares_with_the_strongest_evidence() {
+    let facts = |revision: Option<&str>,
+                 watermark: Option<u64>,
+                 tombstone: bool,
+                 event_timestamp_ms: Option<i64>| DocumentFacts {
+        generation: 7,
+        revision: revision.map(str::to_owned),
+        watermark,
+        tombstone,
+        event_timestamp_ms,
+    };
+    let cases = vec![
+        ("same revision", Some("5"), None, facts(Some("5"), None, false, None)),
+        ("newer numeric revision", Some("6"), None, facts(Some("5"), None, false, None)),
+        ("older numeric revision", Some("4"), None, facts(Some("5"), None, false, None)),
+        ("different opaque revision", Some("abc"), None, facts(Some("def"), None, false, None)),
+        ("no revision returned", None, None, facts(Some("5"), None, false, None)),
+        ("watermark at the ack", None, Some(100), facts(None, Some(100), false, None)),
+        ("watermark behind the ack", None, Some(99), facts(None, Some(100), false, None)),
+        ("row newer than the event", None, Some(2_000_000), facts(None, None, false, Some(1_000))),
+        ("row older than the event", None, Some(999_999), facts(None, None, false, Some(1_000))),
+        ("no evidence at all", None, None, facts(None, None, false, None)),
+        ("deleted", Some("5"), Some(100), facts(Some("5"), Some(100), true, None)),
+        ("recreated after deletion", Some("6"), None, facts(Some("5"), None, true, None)),
+    ];
+    let results: Vec<ItemCase> = cases
+        .into_iter()
+        .map(|(name, revision, watermark, facts)| {
+            let verdict = assess_item(
+                revision.map(|revision| Revision::new(revision).unwrap()).as_ref(),
+                watermark.map(Watermark),
+                &facts,
+            );
+            ItemCase { name, revision, watermark, facts, verdict }
+        })
+        .collect();
+    for case in &results {
+        let kept = case.verdict == super::ItemVerdict::Keep;
+        let expected_kept = matches!(
+            case.name,
+            "same revision"
+                | "newer numeric revision"
+                | "watermark at the ack"
+                | "row newer than the event"
+                | "recreated after deletion"
+        );
+        assert_eq!(kept, expected_kept, "{}", case.name);
+    }
+    insta::assert_yaml_snapshot!(results);
+}
+
+#[test]
+fn the_reuse_cache_invalidates_what_a_change_covers_and_evicts_the_least_recent() {
+    let mut cache = ReuseCache::new(2);
+    let key = |text: &str| Fingerprinter::default().field(text).finish();
+    cache.insert(key("a"), entry(1, None));
+    cache.insert(key("b"), CacheEntry { namespace: "docs".to_owned(), ..entry(1, None) });
+    let scope = ChangeScope {
+        tenant_id: Some("acme".to_owned()),
+        namespace: Some("support".to_owned()),
+        connector_id: None,
+    };
+    let document =
+        Invalidation::for_target(&ChangeTarget::Document { doc_id: "doc-1".to_owned() }, &scope);
+    assert_eq!(cache.invalidate(&document, 2), 1, "only the support entry holds doc-1");
+    assert_eq!(cache.invalidate(&document, 3), 0, "an invalidated entry is not counted twice");
+    assert_eq!(cache.get(key("a")).unwrap().invalidated_at, Some(2));
+    let other_tenant =
+        Invalidation::for_target(&ChangeTarget::Tenant { tenant_id: "globex".to_owned() }, &scope);
+    assert_eq!(cache.invalidate(&other_tenant, 4), 0);
+    // "a" was used last, so inserting "c" evicts "b".
+    cache.insert(key("c"), entry(5, None));
+    assert!(cache.get(key("b")).is_none());
+    assert!(cache.get(key("a")).is_some() && cache.get(key("c")).is_some());
+    assert_eq!(cache.len(), 2);
+}
+
+#[test]
+fn fingerprints_separate_fields_and_absence() {
+    let pair = |a: &str, b: &str| Fingerprinter::default().field(a).field(b).finish();
+    assert_ne!(pair("ab", "c"), pair("a", "bc"));
+    assert_ne!(
+        Fingerprinter::default().optional(None).finish(),
+        Fingerprinter::default().optional(Some("")).finish()
+    );
+    assert_eq!(pair("x", "y"), pair("x", "y"));
+    assert_eq!(format!("{}", pair("x", "y")).len(), 16);
+}
+
+#[test]
+fn packet_status_orders_blocked_degraded_partial_complete() {
+    assert_eq!(packet_status(true, true, 1, true).as_str(), "stale_blocked");
+    assert_eq!(packet_status(false, true, 1, true).as_str(), "degraded");
+    assert_eq!(packet_status(false, false, 1, false).as_str(), "partial");
+    assert_eq!(packet_status(false, false, 0, true).as_str(), "partial");
+    assert_eq!(packet_status(false, false, 0, false).as_str(), "complete");
+}

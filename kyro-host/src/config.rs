@@ -1,0 +1,439 @@
+//! `kyro.toml`: the host's configuration, parsed strictly (unknown keys refused), validated
+//! without IO, and only then used to open anything.
+//!
+//! ```toml
+//! listen = "127.0.0.1:7070"
+//! mode = "development"              # or "production"
+//! default_freshness = "balanced"    # strict | balanced | eventual
+//! state = "sqlite://kyro-state.db"  # relative sqlite paths are resolved next to this file;
+//!                                   # or state = { env = "KYRO_STATE_URL" } for postgres://...
+//!
+//! [tokens]
+//! data = [{ token = { env = "KYRO_DATA_TOKEN" }, tenants = ["acme"] }]
+//! observability = [{ token = { file = "/run/secrets/kyro-obs" } }]
+//! admin = [{ token = { env = "KYRO_ADMIN_TOKEN" } }]
+//!
+//! [[stores]]
+//! id = "docs"
+//! plugin = "plugins/libkyro_connector_pgvector.so"
+//! ownership_mode = "write_through"
+//! namespaces = ["*"]
+//! [stores.config]                   # passed to the plugin unchanged
+//! dsn = { env = "DOCS_DSN" }
+//! ```
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use kyro_core::{FreshnessMode, OwnershipMode};
+use serde::Deserialize;
+
+/// Why a configuration was refused; every message names the key.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("failed to read config {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The TOML did not parse into the expected shape (unknown keys included).
+    #[error("invalid config {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, which names the key and line.
+        message: String,
+    },
+    /// A value broke a rule.
+    #[error("invalid config key `{key}`: {message}")]
+    Invalid {
+        /// The key, as a dotted path.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A secret could not be resolved.
+    #[error("config key `{key}`: {message}")]
+    Secret {
+        /// The key, as a dotted path.
+        key: String,
+        /// What is wrong; never the value.
+        message: String,
+    },
+}
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key: key.into(), message: message.into() }
+}
+
+/// Where a secret comes from: `{ env = "VAR" }`, `{ file = "path" }` or `{ value = "..." }`.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum SecretConfig {
+    /// An environment variable.
+    Env(String),
+    /// A file, trailing newline trimmed.
+    File(PathBuf),
+    /// Inline (accepted; prefer the other two).
+    Value(String),
+}
+
+impl std::fmt::Debug for SecretConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Env(name) => write!(f, "Env({name})"),
+            Self::File(path) => write!(f, "File({})", path.display()),
+            Self::Value(_) => f.write_str("Value(***)"),
+        }
+    }
+}
+
+impl SecretConfig {
+    fn resolve(&self, key: &str, base: &Path) -> Result<String, ConfigError> {
+        match self {
+            Self::Env(name) => std::env::var(name).map_err(|_| ConfigError::Secret {
+                key: key.to_owned(),
+                message: format!("environment variable {name} is not set"),
+            }),
+            Self::File(path) => {
+                let path = if path.is_absolute() { path.clone() } else { base.join(path) };
+                std::fs::read_to_string(&path)
+                    .map(|text| text.trim_end_matches(['\n', '\r']).to_owned())
+                    .map_err(|err| ConfigError::Secret {
+                        key: key.to_owned(),
+                        message: format!("failed to read {}: {}", path.display(), err.kind()),
+                    })
+            }
+            Self::Value(value) => Ok(value.clone()),
+        }
+    }
+}
+
+/// The state store: a URL string or a secret holding one.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum StateConfig {
+    /// `sqlite://path` or `postgres://...` inline.
+    Url(String),
+    /// A secret holding the URL (for URLs with passwords).
+    Secret(SecretConfig),
+}
+
+/// One token.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// Where the token comes from.
+    pub token: SecretConfig,
+    /// When present, the tenants this token may act for; absent means every tenant.
+    pub tenants: Option<Vec<String>>,
+}
+
+/// Tokens per plane.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokensConfig {
+    /// Data-plane tokens (retrieve, change events, mutations, feedback).
+    #[serde(default)]
+    pub data: Vec<TokenConfig>,
+    /// Observability-plane tokens (traces, diagnoses, proofs).
+    #[serde(default)]
+    pub observability: Vec<TokenConfig>,
+    /// Admin-plane tokens (health, bundles, replay); also valid for observability routes.
+    #[serde(default)]
+    pub admin: Vec<TokenConfig>,
+}
+
+/// One store.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// The store's id, used in traces and connector change events.
+    pub id: String,
+    /// The plugin file; relative paths are resolved next to the config file.
+    pub plugin: PathBuf,
+    /// The ownership mode this store is served under; the plugin must declare it.
+    pub ownership_mode: String,
+    /// Namespaces this store serves; `["*"]` for every namespace.
+    pub namespaces: Vec<String>,
+    /// Startup certification budget, in seconds (default 10).
+    pub certification_budget_secs: Option<u64>,
+    /// Bound on each connector call, in milliseconds (default 5000).
+    pub call_timeout_ms: Option<u64>,
+    /// Passed to the plugin unchanged.
+    #[serde(default = "empty_table")]
+    pub config: toml::Table,
+}
+
+fn empty_table() -> toml::Table {
+    toml::Table::new()
+}
+
+/// The raw file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostConfig {
+    /// Listen address.
+    pub listen: String,
+    /// `production` or `development`.
+    pub mode: String,
+    /// Default freshness mode for retrieves that name none.
+    pub default_freshness: String,
+    /// The durable state store.
+    pub state: StateConfig,
+    /// Reuse cache size, in entries (default 10000).
+    pub reuse_cache_entries: Option<usize>,
+    /// Trace retention, in hours (default 168).
+    pub trace_retention_hours: Option<u64>,
+    /// Tokens.
+    #[serde(default)]
+    pub tokens: TokensConfig,
+    /// Stores.
+    #[serde(default)]
+    pub stores: Vec<StoreConfig>,
+}
+
+/// A resolved token.
+#[derive(Clone)]
+pub struct ValidatedToken {
+    /// The token text.
+    pub token: String,
+    /// The tenants it may act for; `None` for all.
+    pub tenants: Option<BTreeSet<String>>,
+}
+
+impl std::fmt::Debug for ValidatedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ValidatedToken")
+            .field("token", &"***")
+            .field("tenants", &self.tenants)
+            .finish()
+    }
+}
+
+/// A checked store.
+#[derive(Debug, Clone)]
+pub struct ValidatedStore {
+    /// Its id.
+    pub id: String,
+    /// The plugin file, absolute or relative to the working directory.
+    pub plugin: PathBuf,
+    /// The ownership mode.
+    pub ownership: OwnershipMode,
+    /// Served namespaces; `None` for all.
+    pub namespaces: Option<BTreeSet<String>>,
+    /// Startup certification budget.
+    pub certification_budget: Duration,
+    /// Bound on each connector call.
+    pub call_timeout: Duration,
+    /// The plugin's configuration, as JSON.
+    pub connector_config: serde_json::Value,
+}
+
+/// The whole checked configuration.
+#[derive(Debug, Clone)]
+pub struct ValidatedConfig {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Production mode refuses uncertified and best_effort stores at startup.
+    pub production: bool,
+    /// Default freshness.
+    pub default_freshness: FreshnessMode,
+    /// State store URL (may hold a password: never log it).
+    pub state_url: String,
+    /// Reuse cache size.
+    pub reuse_cache_entries: usize,
+    /// Trace retention.
+    pub trace_retention: Duration,
+    /// Data-plane tokens.
+    pub data_tokens: Vec<ValidatedToken>,
+    /// Observability-plane tokens.
+    pub observability_tokens: Vec<ValidatedToken>,
+    /// Admin-plane tokens.
+    pub admin_tokens: Vec<ValidatedToken>,
+    /// Stores, in file order.
+    pub stores: Vec<ValidatedStore>,
+}
+
+impl HostConfig {
+    /// Reads and parses `path` (no secrets resolved yet).
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be read, or does not parse; unknown keys are refused by name.
+    pub fn read(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        toml::from_str(&text).map_err(|err| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: err.to_string(),
+        })
+    }
+
+    /// Checks every value and resolves secrets; relative paths are resolved against `base`
+    /// (the config file's directory).
+    ///
+    /// # Errors
+    ///
+    /// The first invalid value, naming its key.
+    pub fn validate(self, base: &Path) -> Result<ValidatedConfig, ConfigError> {
+        let listen: SocketAddr = self
+            .listen
+            .parse()
+            .map_err(|_| invalid("listen", "must be an address like 127.0.0.1:7070"))?;
+        let production = match self.mode.as_str() {
+            "production" => true,
+            "development" => false,
+            _ => return Err(invalid("mode", "must be \"production\" or \"development\"")),
+        };
+        let default_freshness = self
+            .default_freshness
+            .parse::<FreshnessMode>()
+            .map_err(|_| invalid("default_freshness", "must be strict, balanced or eventual"))?;
+        let state_url = match &self.state {
+            StateConfig::Url(url) => url.clone(),
+            StateConfig::Secret(secret) => secret.resolve("state", base)?,
+        };
+        let state_url = resolve_state_url(&state_url, base)?;
+        let reuse_cache_entries = self.reuse_cache_entries.unwrap_or(10_000);
+        if reuse_cache_entries == 0 {
+            return Err(invalid("reuse_cache_entries", "must be at least 1"));
+        }
+        let retention_hours = self.trace_retention_hours.unwrap_or(168);
+        if retention_hours == 0 {
+            return Err(invalid("trace_retention_hours", "must be at least 1"));
+        }
+        let tokens = |plane: &str,
+                      tokens: &[TokenConfig]|
+         -> Result<Vec<ValidatedToken>, ConfigError> {
+            let mut validated = Vec::new();
+            for (idx, token) in tokens.iter().enumerate() {
+                let key = format!("tokens.{plane}[{idx}]");
+                let text = token.token.resolve(&format!("{key}.token"), base)?;
+                if text.len() < 16 {
+                    return Err(invalid(format!("{key}.token"), "must be at least 16 characters"));
+                }
+                let tenants = match &token.tenants {
+                    Some(tenants) if tenants.is_empty() => {
+                        return Err(invalid(
+                            format!("{key}.tenants"),
+                            "must list at least one tenant, or be left out",
+                        ));
+                    }
+                    Some(tenants) => Some(tenants.iter().cloned().collect()),
+                    None => None,
+                };
+                validated.push(ValidatedToken { token: text, tenants });
+            }
+            Ok(validated)
+        };
+        let data_tokens = tokens("data", &self.tokens.data)?;
+        let observability_tokens = tokens("observability", &self.tokens.observability)?;
+        let admin_tokens = tokens("admin", &self.tokens.admin)?;
+        if data_tokens.is_empty() {
+            return Err(invalid("tokens.data", "needs at least one token"));
+        }
+        let mut stores = Vec::new();
+        let mut ids = BTreeSet::new();
+        for (idx, store) in self.stores.into_iter().enumerate() {
+            let key = format!("stores[{idx}]");
+            kyro_core::validate_identifier("store id", &store.id, 256)
+                .map_err(|err| invalid(format!("{key}.id"), err.to_string()))?;
+            if !ids.insert(store.id.clone()) {
+                return Err(invalid(
+                    format!("{key}.id"),
+                    format!("store id {} is used twice", store.id),
+                ));
+            }
+            let ownership = store
+                .ownership_mode
+                .parse::<OwnershipMode>()
+                .map_err(|err| invalid(format!("{key}.ownership_mode"), err.to_string()))?;
+            if production && ownership == OwnershipMode::BestEffort {
+                return Err(invalid(
+                    format!("{key}.ownership_mode"),
+                    "best_effort stores cannot serve in production mode (no freshness evidence)",
+                ));
+            }
+            if store.namespaces.is_empty() {
+                return Err(invalid(
+                    format!("{key}.namespaces"),
+                    "must list namespaces, or [\"*\"] for all",
+                ));
+            }
+            let namespaces = if store.namespaces.iter().any(|namespace| namespace == "*") {
+                None
+            } else {
+                Some(store.namespaces.iter().cloned().collect())
+            };
+            let plugin = if store.plugin.is_absolute() {
+                store.plugin.clone()
+            } else {
+                base.join(&store.plugin)
+            };
+            let connector_config = serde_json::to_value(&store.config)
+                .map_err(|err| invalid(format!("{key}.config"), err.to_string()))?;
+            stores.push(ValidatedStore {
+                id: store.id,
+                plugin,
+                ownership,
+                namespaces,
+                certification_budget: Duration::from_secs(
+                    store.certification_budget_secs.unwrap_or(10).max(1),
+                ),
+                call_timeout: Duration::from_millis(store.call_timeout_ms.unwrap_or(5000).max(1)),
+                connector_config,
+            });
+        }
+        if stores.is_empty() {
+            return Err(invalid("stores", "needs at least one [[stores]] entry"));
+        }
+        Ok(ValidatedConfig {
+            listen,
+            production,
+            default_freshness,
+            state_url,
+            reuse_cache_entries,
+            trace_retention: Duration::from_secs(retention_hours * 3600),
+            data_tokens,
+            observability_tokens,
+            admin_tokens,
+            stores,
+        })
+    }
+}
+
+/// Makes a relative `sqlite://` path absolute against the config directory, and checks the scheme.
+fn resolve_state_url(url: &str, base: &Path) -> Result<String, ConfigError> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let (path, query) =
+            path.split_once('?').map_or((path, None), |(path, query)| (path, Some(query)));
+        let path = Path::new(path);
+        let path = if path.is_absolute() { path.to_path_buf() } else { base.join(path) };
+        let query = query.map_or_else(String::new, |query| format!("?{query}"));
+        return Ok(format!("sqlite://{}{query}", path.display()));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(url.to_owned());
+    }
+    Err(invalid("state", "must be a sqlite:// or postgres:// URL"))
+}
+
+impl ValidatedConfig {
+    /// Reads, parses and validates the file at `path`.
+    ///
+    /// # Errors
+    ///
+    /// As [`HostConfig::read`] and [`HostConfig::validate`].
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let base = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
+        HostConfig::read(path)?.validate(&base)
+    }
+}

@@ -1,0 +1,1291 @@
+//! The serving path: retrieve, change events, invalidations and write-through mutations, over
+//! the registered stores, the durable state store and the in-memory reuse cache.
+//!
+//! Decisions come from `kyro_core::planner`; this module gathers the facts (ledger reads,
+//! connector answers) and does the IO. Invariants it keeps:
+//! - a change is acknowledged only after the state store committed it, and the reuse entries it
+//!   covers are invalidated before the acknowledgement is sent;
+//! - every retrieve's trace is durable before its packet is returned;
+//! - connector output is re-checked (scope, ids, counts) before it can reach a packet.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use axum::http::StatusCode;
+use kyro_connector_sdk::{Connector, ErrorKind, SearchRequest, SearchResponse, ShortfallReason};
+use kyro_core::change::{ChangeScope, ChangeTarget, ScopeKey};
+use kyro_core::planner::{
+    Action, CacheEntry, CachedItem, DiagnosticCode, DocumentFacts, Fingerprint, Fingerprinter,
+    Invalidation, ItemVerdict, LedgerFacts, Note, PacketStatus, ReuseCache, Severity, StoreFacts,
+    assess_item, decide, packet_status,
+};
+use kyro_core::{DocumentId, FreshnessMode, MutationOutcome, OwnershipMode, Scope};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::api::{
+    ApiError, ChangeEventResult, ContextItem, ContextOmission, ContextPacket,
+    DocumentMutationResult, EvidenceDto, FreshnessProof, FreshnessScopeDto, MutationAckDto,
+    MutationScopeDto, PacketMeta, ProofDiagnostics, ProvenanceDto, RetrieveRequest, ScopeDto,
+    ValidChange, ValidRetrieve, WatermarkDto, rfc3339_ms,
+};
+use crate::config::ValidatedConfig;
+use crate::state::{
+    ApplyOutcome, ChangeInput, DocumentChange, DocumentKey, ScopeChange, StateStore, TraceRow,
+};
+use crate::stores::{RefusedStore, RegisteredStore};
+
+/// Milliseconds since the epoch, from the system clock.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Everything the routes share.
+pub struct Runtime {
+    /// The checked configuration.
+    pub config: ValidatedConfig,
+    /// Stores that serve.
+    pub stores: Vec<Arc<RegisteredStore>>,
+    /// Stores that were refused at startup.
+    pub refused: Vec<RefusedStore>,
+    /// The durable ledger and trace store.
+    pub state: StateStore,
+    /// The reuse cache.
+    pub cache: Mutex<ReuseCache>,
+    /// Whether the last state-store write failed (evidence unhealthy until one succeeds).
+    pub state_unhealthy: std::sync::atomic::AtomicBool,
+}
+
+/// One stage of a retrieve, for the trace.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Stage {
+    /// `plan`, `ledger_check`, `reuse_lookup`, `backend_fetch`, `stale_prune`, `trace_persist`.
+    pub stage: String,
+    /// How long it took.
+    pub duration_ms: f64,
+    /// Whether it hit (cache) or succeeded.
+    pub hit: bool,
+    /// Items it produced.
+    pub items_produced: usize,
+    /// Detail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// A pruned item, for the trace.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StalePruned {
+    /// The document.
+    pub doc_id: String,
+    /// The generation of the change it is older than.
+    pub stale_at_generation: u64,
+    /// The generation the retrieve required.
+    pub required_generation: u64,
+    /// Why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A diagnostic, for the trace.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DiagnosticNote {
+    /// The contract's code.
+    pub code: String,
+    /// `info`, `warning` or `error`.
+    pub severity: String,
+    /// For people.
+    pub message: String,
+    /// The scope it concerns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+/// The trace's scope: the request scope plus the filter's hash and fingerprint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TraceScope {
+    /// The request scope.
+    #[serde(flatten)]
+    pub scope: ScopeDto,
+    /// Hash of the filter.
+    pub metadata_filter_hash: String,
+    /// Fingerprint of the filter.
+    pub metadata_filter_fingerprint: String,
+}
+
+/// The contract's `ContextTrace`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContextTrace {
+    /// Its id.
+    pub trace_id: String,
+    /// When (RFC 3339).
+    pub timestamp: String,
+    /// The scope.
+    pub scope: TraceScope,
+    /// Decimal u64 hash of the query.
+    pub query_hash: String,
+    /// `top_k` asked for.
+    pub top_k_requested: u32,
+    /// Mode asked for.
+    pub freshness_mode: String,
+    /// Mode served.
+    pub served_freshness_mode: String,
+    /// `context_reuse_hit` or `backend_fetch`.
+    pub execution_path: String,
+    /// Stages.
+    pub stages: Vec<Stage>,
+    /// The runtime generation.
+    pub freshness_generation: u64,
+    /// Items returned.
+    pub items_returned: usize,
+    /// Items omitted.
+    pub items_omitted: usize,
+    /// The packet status.
+    pub status: String,
+    /// Host latency.
+    pub total_latency_ms: f64,
+    /// Watermarks of the proof.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub freshness_watermarks: Option<Vec<WatermarkDto>>,
+    /// Pruned items.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub stale_pruned: Vec<StalePruned>,
+    /// Diagnostics.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub diagnostic_notes: Vec<DiagnosticNote>,
+    /// Why it was degraded or blocked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub degradation_reason: Option<String>,
+    /// The store used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connector_used: Option<String>,
+    /// Connector latency.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connector_latency_ms: Option<f64>,
+}
+
+fn elapsed_ms(started: Instant) -> f64 {
+    (started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0
+}
+
+fn connector_error(store_id: &str, err: &kyro_connector_sdk::ConnectorError) -> ApiError {
+    let status = match err.kind() {
+        ErrorKind::InvalidRequest | ErrorKind::LimitExceeded => StatusCode::BAD_REQUEST,
+        ErrorKind::Unsupported => StatusCode::NOT_IMPLEMENTED,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    let code = if status == StatusCode::BAD_REQUEST {
+        "VALIDATION_FAILED"
+    } else {
+        "CONNECTOR_UNAVAILABLE"
+    };
+    tracing::warn!(store = %store_id, kind = %err.kind(), error = %err.message(), "connector call failed");
+    ApiError::new(
+        status,
+        code,
+        format!("store {store_id} answered {}: {}", err.kind(), err.message()),
+    )
+}
+
+/// Runs a blocking connector call on the guard's workers and waits for it without blocking the
+/// async runtime; the guard's timeout and quarantine apply.
+async fn call_connector<T: Send + 'static>(
+    store: &RegisteredStore,
+    operation: &'static str,
+    call: impl FnOnce(&dyn Connector) -> kyro_connector_sdk::Result<T> + Send + 'static,
+) -> kyro_connector_sdk::Result<T> {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    store.connector.submit(call, move |result| {
+        let _ = reply.send(result);
+    })?;
+    let result = match tokio::time::timeout(store.config.call_timeout, answer).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => Err(kyro_connector_sdk::ConnectorError::internal("connector worker stopped")),
+        Err(_) => Err(kyro_connector_sdk::ConnectorError::new(
+            ErrorKind::Timeout,
+            format!(
+                "store {} did not answer {operation} within {:?}",
+                store.config.id, store.config.call_timeout
+            ),
+        )),
+    };
+    store.connector.observe(operation, result)
+}
+
+fn freshness_scope(scope: &Scope) -> FreshnessScopeDto {
+    FreshnessScopeDto::Namespace {
+        namespace: scope.namespace().to_owned(),
+        tenant_id: Some(scope.tenant_id().to_owned()),
+    }
+}
+
+fn diagnostic_name(code: DiagnosticCode) -> String {
+    serde_json::to_value(code)
+        .ok()
+        .and_then(|value| value.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn severity_name(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Info => "info",
+        Severity::Warning => "warning",
+        Severity::Error => "error",
+    }
+}
+
+/// The reuse key: every scope field, the filter, top_k, content flag, store and policy version.
+fn fingerprint(
+    request: &RetrieveRequest,
+    valid: &ValidRetrieve,
+    store: &RegisteredStore,
+) -> (Fingerprint, String) {
+    let scope = &request.scope;
+    let filter = valid.filter.as_ref().map(|filter| format!("{:?}", filter.root()));
+    let filter_fingerprint =
+        Fingerprinter::default().optional(filter.as_deref()).finish().to_string();
+    let mut fingerprinter = Fingerprinter::default();
+    fingerprinter
+        .field(&scope.tenant_id)
+        .field(&scope.namespace)
+        .optional(scope.app_id.as_deref())
+        .optional(scope.locale.as_deref())
+        .optional(scope.auth_scope.as_ref().map(|entries| entries.join("\u{1f}")).as_deref())
+        .optional(scope.entitlement_boundary.as_deref())
+        .optional(scope.embedding_model_id.as_deref())
+        .optional(scope.reranker_version.as_deref())
+        .optional(scope.prompt_template_version.as_deref())
+        .optional(filter.as_deref())
+        .field(&valid.top_k.to_string())
+        .field(if valid.include_content { "content" } else { "no-content" })
+        .field(&store.config.id)
+        .field(&store.report.plugin.sha256.clone().unwrap_or_default())
+        .field(kyro_certification::SUITE_VERSION);
+    // The query itself: a reuse entry answers the same question only.
+    for value in valid.embedding.as_slice() {
+        fingerprinter.field(&value.to_bits().to_string());
+    }
+    (fingerprinter.finish(), filter_fingerprint)
+}
+
+fn query_hash(valid: &ValidRetrieve) -> String {
+    let mut fingerprinter = Fingerprinter::default();
+    for value in valid.embedding.as_slice() {
+        fingerprinter.field(&value.to_bits().to_string());
+    }
+    fingerprinter.finish().0.to_string()
+}
+
+/// What a retrieve produced, before it is turned into the wire packet.
+struct Assembled {
+    items: Vec<(CachedItem, &'static str)>,
+    omissions: Vec<ContextOmission>,
+    notes: Vec<Note>,
+    stale_pruned: Vec<StalePruned>,
+    status: PacketStatus,
+    execution_path: &'static str,
+    generation: u64,
+    short: bool,
+    degradation_reason: Option<String>,
+    connector_latency_ms: Option<f64>,
+}
+
+impl Runtime {
+    /// The store serving `namespace`, the first configured one that does.
+    fn store_for(&self, namespace: &str) -> Result<&Arc<RegisteredStore>, ApiError> {
+        self.stores.iter().find(|store| store.serves(namespace)).ok_or_else(|| {
+            if self.refused.is_empty() {
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "NOT_FOUND",
+                    format!("no configured store serves namespace {namespace}"),
+                )
+            } else {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "STORE_NOT_CERTIFIED",
+                    format!(
+                        "no certified store serves namespace {namespace}; refused stores: {}",
+                        self.refused_ids()
+                    ),
+                )
+            }
+        })
+    }
+
+    fn refused_ids(&self) -> String {
+        self.refused.iter().map(|store| store.id.as_str()).collect::<Vec<_>>().join(", ")
+    }
+
+    fn mark_state(&self, healthy: bool) {
+        self.state_unhealthy.store(!healthy, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the last state-store operation failed.
+    pub fn state_is_unhealthy(&self) -> bool {
+        self.state_unhealthy.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    async fn ledger_facts(
+        &self,
+        keys: &[String],
+        documents: &[DocumentKey],
+    ) -> Option<(LedgerFacts, BTreeMap<String, DocumentFacts>)> {
+        match self.state.read_freshness(keys, documents).await {
+            Ok(view) => {
+                self.mark_state(true);
+                let scope_generation = view
+                    .scope_generations
+                    .iter()
+                    .map(|(_, generation)| *generation)
+                    .max()
+                    .unwrap_or(0);
+                let documents = view
+                    .documents
+                    .into_iter()
+                    .map(|state| {
+                        (
+                            state.key.doc_id.clone(),
+                            DocumentFacts {
+                                generation: state.generation,
+                                revision: state.revision,
+                                watermark: state.watermark,
+                                tombstone: state.tombstone,
+                                event_timestamp_ms: state.event_timestamp_ms,
+                            },
+                        )
+                    })
+                    .collect();
+                Some((
+                    LedgerFacts { current_generation: view.current_generation, scope_generation },
+                    documents,
+                ))
+            }
+            Err(err) => {
+                self.mark_state(false);
+                tracing::error!(error = %err, "freshness ledger read failed");
+                None
+            }
+        }
+    }
+
+    /// `POST /v1/context/retrieve`.
+    ///
+    /// # Errors
+    ///
+    /// Validation failures (4xx), an unavailable store with nothing to fall back on, or a trace
+    /// that could not be persisted.
+    pub async fn retrieve(&self, request: RetrieveRequest) -> Result<ContextPacket, ApiError> {
+        let started = Instant::now();
+        let valid = request.validate(self.config.default_freshness)?;
+        let store = Arc::clone(self.store_for(valid.scope.namespace())?);
+        if let Some(vector) = store.manifest.vector
+            && vector.dimension as usize != valid.embedding.dimension()
+        {
+            return Err(ApiError::validation(format!(
+                "query_embedding has {} dimensions; store {} holds {}",
+                valid.embedding.dimension(),
+                store.config.id,
+                vector.dimension
+            )));
+        }
+        if valid.top_k > store.manifest.caps.max_top_k {
+            return Err(ApiError::validation(format!(
+                "top_k {} is over store {}'s cap of {}",
+                valid.top_k, store.config.id, store.manifest.caps.max_top_k
+            )));
+        }
+        if let Some(filter) = &valid.filter {
+            for key in filter.keys() {
+                if !store.manifest.filterable_keys.allows(key) {
+                    return Err(ApiError::validation(format!(
+                        "filter key {key} is not filterable on store {}",
+                        store.config.id
+                    )));
+                }
+            }
+        }
+        let (fingerprint, filter_fingerprint) = fingerprint(&request, &valid, &store);
+        let mut stages = Vec::new();
+        let read_keys: Vec<String> =
+            ScopeKey::read_keys(valid.scope.tenant_id(), valid.scope.namespace(), &store.config.id)
+                .into_iter()
+                .map(|key| key.0)
+                .collect();
+        let cached = self.cache.lock().ok().and_then(|mut cache| cache.get(fingerprint).cloned());
+        let cached_docs: Vec<DocumentKey> = cached
+            .as_ref()
+            .map(|entry| {
+                entry.items.iter().map(|item| document_key(&valid.scope, &item.id)).collect()
+            })
+            .unwrap_or_default();
+        let ledger_started = Instant::now();
+        let ledger = self.ledger_facts(&read_keys, &cached_docs).await;
+        stages.push(Stage {
+            stage: "ledger_check".to_owned(),
+            duration_ms: elapsed_ms(ledger_started),
+            hit: ledger.is_some(),
+            items_produced: 0,
+            detail: ledger
+                .as_ref()
+                .map(|(facts, _)| format!("generation {}", facts.current_generation)),
+        });
+        // The cached entry is fresh only if none of its documents changed after it was filled.
+        let cached = cached.map(|mut entry| {
+            if let Some((_, documents)) = &ledger
+                && let Some(newest) = documents.values().map(|facts| facts.generation).max()
+                && newest > entry.generation
+            {
+                entry.invalidated_at = Some(newest);
+            }
+            entry
+        });
+        let facts = StoreFacts { ownership: store.config.ownership, certified: true };
+        let decision = decide(
+            valid.freshness_mode,
+            self.config.production,
+            facts,
+            ledger.as_ref().map(|(facts, _)| *facts),
+            valid.required_generation,
+            cached.as_ref(),
+        );
+        stages.push(Stage {
+            stage: "reuse_lookup".to_owned(),
+            duration_ms: 0.0,
+            hit: matches!(decision.action, Action::Reuse { .. }),
+            items_produced: cached.as_ref().map_or(0, |entry| entry.items.len()),
+            detail: Some(format!("{:?}", decision.action)),
+        });
+        let generation = ledger.as_ref().map_or(0, |(facts, _)| facts.current_generation);
+        let mut notes = decision.notes.clone();
+        let degraded_by_notes = notes.iter().any(|note| {
+            matches!(
+                note.code,
+                DiagnosticCode::ConnectorCapabilityMismatch
+                    | DiagnosticCode::RequiredGenerationUnsatisfied
+            )
+        });
+        let assembled = match decision.action {
+            Action::Block => Assembled {
+                items: Vec::new(),
+                omissions: Vec::new(),
+                degradation_reason: notes.first().map(|note| note.message.clone()),
+                notes,
+                stale_pruned: Vec::new(),
+                status: PacketStatus::StaleBlocked,
+                execution_path: "backend_fetch",
+                generation,
+                short: false,
+                connector_latency_ms: None,
+            },
+            Action::Reuse { stale } => {
+                let entry =
+                    cached.clone().unwrap_or_else(|| empty_entry(&valid.scope, &store.config.id));
+                Assembled {
+                    items: entry.items.into_iter().map(|item| (item, "context_reuse")).collect(),
+                    omissions: Vec::new(),
+                    degradation_reason: stale
+                        .then(|| "stale reusable context served (eventual)".to_owned()),
+                    status: packet_status(false, stale || degraded_by_notes, 0, false),
+                    notes,
+                    stale_pruned: Vec::new(),
+                    execution_path: "context_reuse_hit",
+                    generation,
+                    short: false,
+                    connector_latency_ms: None,
+                }
+            }
+            Action::Fetch { fallback } => {
+                self.fetch(
+                    &store,
+                    &valid,
+                    decision.served_mode,
+                    generation,
+                    fallback,
+                    cached.as_ref(),
+                    fingerprint,
+                    &mut notes,
+                    &mut stages,
+                    degraded_by_notes,
+                )
+                .await?
+            }
+        };
+        let total_latency_ms = elapsed_ms(started);
+        self.finish(
+            request,
+            valid,
+            &store,
+            decision.served_mode,
+            fingerprint,
+            filter_fingerprint,
+            assembled,
+            stages,
+            total_latency_ms,
+        )
+        .await
+    }
+
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one call site; the arguments are the retrieve's facts"
+    )]
+    async fn fetch(
+        &self,
+        store: &Arc<RegisteredStore>,
+        valid: &ValidRetrieve,
+        served_mode: FreshnessMode,
+        generation: u64,
+        fallback: bool,
+        cached: Option<&CacheEntry>,
+        fingerprint: Fingerprint,
+        notes: &mut Vec<Note>,
+        stages: &mut Vec<Stage>,
+        degraded_by_notes: bool,
+    ) -> Result<Assembled, ApiError> {
+        let request = SearchRequest {
+            embedding: valid.embedding.clone(),
+            top_k: valid.top_k,
+            filter: valid.filter.clone(),
+            include_content: valid.include_content,
+        };
+        let scope = valid.scope.clone();
+        let fetch_started = Instant::now();
+        let result =
+            call_connector(store, "search", move |connector| connector.search(&scope, &request))
+                .await;
+        let connector_latency_ms = elapsed_ms(fetch_started);
+        let response = match result {
+            Ok(response) => response,
+            Err(err) => {
+                stages.push(Stage {
+                    stage: "backend_fetch".to_owned(),
+                    duration_ms: connector_latency_ms,
+                    hit: false,
+                    items_produced: 0,
+                    detail: Some(format!("{}: {}", err.kind(), err.message())),
+                });
+                if let (true, Some(entry)) = (fallback, cached) {
+                    notes.push(Note {
+                        code: DiagnosticCode::StaleReuseServed,
+                        severity: Severity::Warning,
+                        message: format!(
+                            "the backend failed ({}); stale reusable context was served",
+                            err.kind()
+                        ),
+                    });
+                    return Ok(Assembled {
+                        items: entry
+                            .items
+                            .iter()
+                            .cloned()
+                            .map(|item| (item, "context_reuse"))
+                            .collect(),
+                        omissions: Vec::new(),
+                        notes: std::mem::take(notes),
+                        stale_pruned: Vec::new(),
+                        status: PacketStatus::Degraded,
+                        execution_path: "context_reuse_hit",
+                        generation,
+                        short: false,
+                        degradation_reason: Some(format!("backend unavailable: {}", err.message())),
+                        connector_latency_ms: Some(connector_latency_ms),
+                    });
+                }
+                return Err(connector_error(&store.config.id, &err));
+            }
+        };
+        stages.push(Stage {
+            stage: "backend_fetch".to_owned(),
+            duration_ms: connector_latency_ms,
+            hit: true,
+            items_produced: response.hits.len(),
+            detail: response.shortfall.as_ref().map(|shortfall| {
+                format!(
+                    "{} of {} ({:?})",
+                    shortfall.returned, shortfall.requested, shortfall.reason
+                )
+            }),
+        });
+        let SearchResponse { hits, shortfall } = response;
+        // Connector output is untrusted: keep only hits of the requested scope, once each, at most top_k.
+        let mut seen = BTreeSet::new();
+        let mut items = Vec::new();
+        let mut omissions = Vec::new();
+        let now = now_ms();
+        for hit in hits {
+            let document = hit.document;
+            if document.scope != valid.scope {
+                notes.push(Note {
+                    code: DiagnosticCode::ConnectorScopeViolation,
+                    severity: Severity::Error,
+                    message: format!(
+                        "store {} returned a document of another scope; it was dropped",
+                        store.config.id
+                    ),
+                });
+                continue;
+            }
+            if !seen.insert(document.id.clone())
+                || items.len() >= valid.top_k as usize
+                || !hit.score.is_finite()
+            {
+                omissions.push(ContextOmission {
+                    id: document.id.to_string(),
+                    reason: "verifier_rejected".to_owned(),
+                    detail: Some("duplicate, non-finite score, or beyond top_k".to_owned()),
+                });
+                continue;
+            }
+            items.push(CachedItem {
+                id: document.id,
+                score: hit.score,
+                content: if valid.include_content { document.content } else { None },
+                metadata: document.metadata,
+                revision: document.revision,
+                watermark: document.watermark,
+                retrieved_at_ms: now,
+            });
+        }
+        // Stale pruning against what the ledger acknowledged for these documents, read after the
+        // fetch so that a change acknowledged before or during it is taken into account.
+        let prune_started = Instant::now();
+        let keys: Vec<DocumentKey> =
+            items.iter().map(|item| document_key(&valid.scope, &item.id)).collect();
+        let after = self.ledger_facts(&[], &keys).await;
+        let mut stale_pruned = Vec::new();
+        let mut kept = Vec::new();
+        let mut cacheable = after.is_some();
+        match &after {
+            None if served_mode == FreshnessMode::Strict => {
+                notes.push(Note {
+                    code: DiagnosticCode::WatermarkLookupFailed,
+                    severity: Severity::Error,
+                    message: "the freshness ledger could not be read after the fetch".to_owned(),
+                });
+                return Ok(Assembled {
+                    items: Vec::new(),
+                    omissions: Vec::new(),
+                    notes: std::mem::take(notes),
+                    stale_pruned,
+                    status: PacketStatus::StaleBlocked,
+                    execution_path: "backend_fetch",
+                    generation,
+                    short: false,
+                    degradation_reason: Some("the freshness ledger could not be read".to_owned()),
+                    connector_latency_ms: Some(connector_latency_ms),
+                });
+            }
+            None => kept = items,
+            Some((facts_after, documents)) => {
+                if facts_after.current_generation > generation {
+                    notes.push(Note {
+                        code: DiagnosticCode::GenerationAdvancedDuringRetrieval,
+                        severity: Severity::Info,
+                        message: format!(
+                            "the generation moved from {generation} to {} during the fetch",
+                            facts_after.current_generation
+                        ),
+                    });
+                }
+                for item in items {
+                    let verdict = documents
+                        .get(item.id.as_str())
+                        .map(|facts| assess_item(item.revision.as_ref(), item.watermark, facts));
+                    match verdict {
+                        Some(ItemVerdict::Stale { detail, stale_at_generation, tombstone })
+                            if served_mode != FreshnessMode::Eventual =>
+                        {
+                            cacheable = false;
+                            if tombstone {
+                                notes.push(Note {
+                                    code: DiagnosticCode::TombstonePruned,
+                                    severity: Severity::Info,
+                                    message: format!(
+                                        "{} was deleted; the store still returned it",
+                                        item.id
+                                    ),
+                                });
+                            }
+                            omissions.push(ContextOmission {
+                                id: item.id.to_string(),
+                                reason: "stale_pruned".to_owned(),
+                                detail: Some(detail.clone()),
+                            });
+                            stale_pruned.push(StalePruned {
+                                doc_id: item.id.to_string(),
+                                stale_at_generation,
+                                required_generation: stale_at_generation,
+                                reason: Some(detail),
+                            });
+                        }
+                        Some(ItemVerdict::Stale { detail, .. }) => {
+                            notes.push(Note {
+                                code: DiagnosticCode::StaleReuseServed,
+                                severity: Severity::Warning,
+                                message: format!("{} may be stale (eventual): {detail}", item.id),
+                            });
+                            kept.push(item);
+                        }
+                        Some(ItemVerdict::Keep) | None => {
+                            if documents
+                                .get(item.id.as_str())
+                                .is_some_and(|facts| facts.generation > generation)
+                            {
+                                cacheable = false;
+                            }
+                            kept.push(item);
+                        }
+                    }
+                }
+            }
+        }
+        stages.push(Stage {
+            stage: "stale_prune".to_owned(),
+            duration_ms: elapsed_ms(prune_started),
+            hit: true,
+            items_produced: kept.len(),
+            detail: Some(format!("{} pruned", stale_pruned.len())),
+        });
+        let short = match &shortfall {
+            Some(shortfall) => {
+                let exhausted = matches!(shortfall.reason, ShortfallReason::Exhausted);
+                if !exhausted {
+                    notes.push(Note {
+                        code: DiagnosticCode::ContextGuardRejected,
+                        severity: Severity::Warning,
+                        message: format!(
+                            "the store returned {} of {} items: its index stopped scanning early",
+                            shortfall.returned, shortfall.requested
+                        ),
+                    });
+                    omissions.push(ContextOmission {
+                        id: "request".to_owned(),
+                        reason: "rank_cutoff".to_owned(),
+                        detail: Some(format!(
+                            "{} of {} returned; the index scan limit was reached",
+                            shortfall.returned, shortfall.requested
+                        )),
+                    });
+                }
+                !exhausted
+            }
+            None => false,
+        };
+        if cacheable && !short {
+            let entry = CacheEntry {
+                items: kept.clone(),
+                generation,
+                tenant_id: valid.scope.tenant_id().to_owned(),
+                namespace: valid.scope.namespace().to_owned(),
+                store_id: store.config.id.clone(),
+                invalidated_at: None,
+            };
+            if let Ok(mut cache) = self.cache.lock() {
+                cache.insert(fingerprint, entry);
+            }
+        }
+        let status = packet_status(false, degraded_by_notes, stale_pruned.len(), short);
+        Ok(Assembled {
+            items: kept.into_iter().map(|item| (item, "backend")).collect(),
+            omissions,
+            notes: std::mem::take(notes),
+            stale_pruned,
+            status,
+            execution_path: "backend_fetch",
+            generation,
+            short,
+            degradation_reason: None,
+            connector_latency_ms: Some(connector_latency_ms),
+        })
+    }
+
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one call site; the arguments are the retrieve's facts"
+    )]
+    async fn finish(
+        &self,
+        request: RetrieveRequest,
+        valid: ValidRetrieve,
+        store: &RegisteredStore,
+        served_mode: FreshnessMode,
+        fingerprint: Fingerprint,
+        filter_fingerprint: String,
+        assembled: Assembled,
+        mut stages: Vec<Stage>,
+        total_latency_ms: f64,
+    ) -> Result<ContextPacket, ApiError> {
+        let now = now_ms();
+        let trace_id = format!("tr_{}", uuid::Uuid::new_v4().simple());
+        let packet_id = format!("pk_{}", uuid::Uuid::new_v4().simple());
+        let proof_source = if store.config.ownership == OwnershipMode::BestEffort {
+            "unavailable"
+        } else {
+            "runtime_generation"
+        };
+        let watermarks = vec![WatermarkDto {
+            scope: freshness_scope(&valid.scope),
+            source: "runtime_generation".to_owned(),
+            token: format!("g{}", assembled.generation),
+            generation: assembled.generation,
+            observed_at: rfc3339_ms(now),
+        }];
+        let n_invalidating =
+            assembled.notes.iter().filter(|note| note.code.invalidates_proof()).count();
+        let proof_status = match (assembled.status, proof_source) {
+            (PacketStatus::StaleBlocked, _) => "invalid",
+            (_, "unavailable") => "unavailable",
+            _ if n_invalidating > 0 => "invalid",
+            _ => "runtime_generation",
+        };
+        let mut codes: Vec<String> =
+            assembled.notes.iter().map(|note| diagnostic_name(note.code)).collect();
+        codes.dedup();
+        let warnings: Vec<String> = assembled
+            .notes
+            .iter()
+            .filter(|note| note.severity != Severity::Info)
+            .map(|note| note.message.clone())
+            .collect();
+        let items: Vec<ContextItem> = assembled
+            .items
+            .iter()
+            .map(|(item, source)| ContextItem {
+                id: item.id.to_string(),
+                score: item.score.max(0.0),
+                source: (*source).to_owned(),
+                provenance: ProvenanceDto {
+                    connector: store.config.id.clone(),
+                    namespace: valid.scope.namespace().to_owned(),
+                    doc_revision: item
+                        .revision
+                        .as_ref()
+                        .map(|revision| revision.as_str().to_owned()),
+                    retrieved_at: Some(rfc3339_ms(item.retrieved_at_ms)),
+                    metadata: (!item.metadata.is_empty()).then(|| item.metadata.as_map().clone()),
+                },
+                content: if valid.include_content { item.content.clone() } else { None },
+                evidence: item.content.as_ref().map(|content| EvidenceDto {
+                    content_sha256: Some(hex(&Sha256::digest(content.as_bytes()))),
+                    content_bytes: Some(content.len()),
+                }),
+            })
+            .collect();
+        let cache_hit = assembled.execution_path == "context_reuse_hit";
+        let persist_started = Instant::now();
+        let trace = ContextTrace {
+            trace_id: trace_id.clone(),
+            timestamp: rfc3339_ms(now),
+            scope: TraceScope {
+                scope: request.scope.clone(),
+                metadata_filter_hash: filter_fingerprint.clone(),
+                metadata_filter_fingerprint: filter_fingerprint,
+            },
+            query_hash: query_hash(&valid),
+            top_k_requested: valid.top_k,
+            freshness_mode: valid.freshness_mode.as_str().to_owned(),
+            served_freshness_mode: served_mode.as_str().to_owned(),
+            execution_path: assembled.execution_path.to_owned(),
+            stages: stages.clone(),
+            freshness_generation: assembled.generation,
+            items_returned: items.len(),
+            items_omitted: assembled.omissions.len(),
+            status: assembled.status.as_str().to_owned(),
+            total_latency_ms,
+            freshness_watermarks: Some(watermarks.clone()),
+            stale_pruned: assembled.stale_pruned.clone(),
+            diagnostic_notes: assembled
+                .notes
+                .iter()
+                .map(|note| DiagnosticNote {
+                    code: diagnostic_name(note.code),
+                    severity: severity_name(note.severity).to_owned(),
+                    message: note.message.clone(),
+                    scope: Some(valid.scope.to_string()),
+                })
+                .collect(),
+            degradation_reason: assembled.degradation_reason.clone(),
+            connector_used: Some(store.config.id.clone()),
+            connector_latency_ms: assembled.connector_latency_ms,
+        };
+        let body = serde_json::to_string(&trace).map_err(|err| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "TRACE_PERSISTENCE_FAILED",
+                format!("failed to encode trace: {err}"),
+            )
+        })?;
+        let row = TraceRow {
+            trace_id: trace_id.clone(),
+            tenant_id: valid.scope.tenant_id().to_owned(),
+            created_at_ms: now,
+            body,
+        };
+        if let Err(err) = self.state.put_trace(&row).await {
+            self.mark_state(false);
+            tracing::error!(error = %err, "trace persistence failed");
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "TRACE_PERSISTENCE_FAILED",
+                "the retrieve's trace could not be persisted, so no packet is served",
+            ));
+        }
+        stages.push(Stage {
+            stage: "trace_persist".to_owned(),
+            duration_ms: elapsed_ms(persist_started),
+            hit: true,
+            items_produced: 0,
+            detail: None,
+        });
+        Ok(ContextPacket {
+            packet_id,
+            trace_id,
+            status: assembled.status.as_str().to_owned(),
+            freshness: FreshnessProof {
+                requested_mode: valid.freshness_mode.as_str().to_owned(),
+                served_mode: served_mode.as_str().to_owned(),
+                ownership: store.config.ownership.as_str().to_owned(),
+                generation: assembled.generation,
+                safe_as_of: rfc3339_ms(now),
+                watermarks: Some(watermarks),
+            },
+            meta: PacketMeta {
+                latency_ms: total_latency_ms,
+                execution_path: assembled.execution_path.to_owned(),
+                cache_hit,
+                stale_pruned: assembled.stale_pruned.len(),
+                partial: assembled.status == PacketStatus::Partial || assembled.short,
+                scope_fingerprint: fingerprint.to_string(),
+                freshness_generation: assembled.generation,
+                proof_diagnostics: ProofDiagnostics {
+                    proof_status: proof_status.to_owned(),
+                    proof_invalidating_diagnostic_count: n_invalidating,
+                    guard_rejection_count: assembled
+                        .omissions
+                        .iter()
+                        .filter(|omission| omission.reason == "verifier_rejected")
+                        .count(),
+                    watermark_count: 1,
+                    source_native_watermark_count: 0,
+                    source_bridged_watermark_count: 0,
+                    runtime_generation_watermark_count: 1,
+                    diagnostic_codes: (!codes.is_empty()).then_some(codes),
+                },
+            },
+            items,
+            omissions: assembled.omissions,
+            warnings,
+        })
+    }
+
+    /// Applies a durable change and invalidates what it covers; returns the generation and
+    /// how many reuse entries it invalidated.
+    async fn apply(
+        &self,
+        input: ChangeInput,
+        invalidations: &[Invalidation],
+    ) -> Result<(ApplyOutcome, usize), ApiError> {
+        let outcome = self.state.apply_change(&input).await.map_err(|err| {
+            self.mark_state(false);
+            tracing::error!(error = %err, "planner state persistence failed");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "PLANNER_STATE_PERSISTENCE_FAILED",
+                "the change could not be made durable; it was not acknowledged",
+            )
+        })?;
+        self.mark_state(true);
+        let invalidated = match outcome {
+            ApplyOutcome::Applied { generation } => self
+                .cache
+                .lock()
+                .map(|mut cache| {
+                    invalidations
+                        .iter()
+                        .map(|invalidation| cache.invalidate(invalidation, generation))
+                        .sum()
+                })
+                .unwrap_or(0),
+            _ => 0,
+        };
+        Ok((outcome, invalidated))
+    }
+
+    /// `POST /v1/events/change`, with the raw body for the dedupe fingerprint.
+    ///
+    /// # Errors
+    ///
+    /// Validation failures, a replayed id with a different body (409), or a ledger that could not
+    /// persist the change.
+    pub async fn change_event(
+        &self,
+        change: ValidChange,
+        source_event_id: String,
+        body: &serde_json::Value,
+    ) -> Result<ChangeEventResult, ApiError> {
+        let fingerprint =
+            Fingerprinter::default().field(&crate::api::canonical_json(body)).finish().to_string();
+        let keys = change.target.touched_keys(&change.scope)?;
+        let documents = match (&change.target, &change.scope.tenant_id, &change.scope.namespace) {
+            (ChangeTarget::Document { doc_id }, Some(tenant_id), Some(namespace)) => {
+                vec![DocumentChange {
+                    key: DocumentKey {
+                        tenant_id: tenant_id.clone(),
+                        namespace: namespace.clone(),
+                        doc_id: doc_id.clone(),
+                    },
+                    revision: change.revision.clone(),
+                    watermark: None,
+                    tombstone: change.change_type.is_tombstone(),
+                    event_timestamp_ms: change.timestamp_ms,
+                }]
+            }
+            _ => Vec::new(),
+        };
+        let input = ChangeInput {
+            source_event_id: Some(source_event_id),
+            fingerprint,
+            scope_keys: keys
+                .into_iter()
+                .map(|key| ScopeChange { key: key.0, trigger: "change_event".to_owned() })
+                .collect(),
+            documents,
+            now_ms: now_ms(),
+        };
+        let invalidation = Invalidation::for_target(&change.target, &change.scope);
+        match self.apply(input, &[invalidation]).await? {
+            (ApplyOutcome::Applied { generation }, entries_invalidated) => Ok(ChangeEventResult {
+                accepted: true,
+                generation,
+                entries_invalidated,
+                detail: None,
+            }),
+            (ApplyOutcome::Replayed { generation }, _) => Ok(ChangeEventResult {
+                accepted: true,
+                generation,
+                entries_invalidated: 0,
+                detail: Some(
+                    "source_event_id was already processed; its original generation is returned"
+                        .to_owned(),
+                ),
+            }),
+            (ApplyOutcome::Conflict { generation }, _) => Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "VALIDATION_FAILED",
+                format!(
+                    "source_event_id was already processed at generation {generation} with a different body"
+                ),
+            )),
+        }
+    }
+
+    /// `POST /v1/context/invalidate`.
+    ///
+    /// # Errors
+    ///
+    /// Validation failures or a ledger that could not persist the invalidation.
+    pub async fn invalidate(
+        &self,
+        target: ChangeTarget,
+        tenant_id: Option<String>,
+        idempotency_key: Option<String>,
+        body: &serde_json::Value,
+    ) -> Result<ChangeEventResult, ApiError> {
+        let scope = ChangeScope { tenant_id, namespace: None, connector_id: None };
+        scope.validate()?;
+        let keys = target.touched_keys(&scope)?;
+        let trigger = if matches!(target, ChangeTarget::Namespace { .. }) {
+            "namespace_invalidation"
+        } else {
+            "manual_invalidation"
+        };
+        let input = ChangeInput {
+            source_event_id: idempotency_key.map(|key| format!("idempotency:invalidate:{key}")),
+            fingerprint: Fingerprinter::default()
+                .field(&crate::api::canonical_json(body))
+                .finish()
+                .to_string(),
+            scope_keys: keys
+                .into_iter()
+                .map(|key| ScopeChange { key: key.0, trigger: trigger.to_owned() })
+                .collect(),
+            documents: Vec::new(),
+            now_ms: now_ms(),
+        };
+        let invalidation = Invalidation::for_target(&target, &scope);
+        match self.apply(input, &[invalidation]).await? {
+            (ApplyOutcome::Applied { generation }, entries_invalidated) => Ok(ChangeEventResult {
+                accepted: true,
+                generation,
+                entries_invalidated,
+                detail: None,
+            }),
+            (ApplyOutcome::Replayed { generation }, _) => Ok(ChangeEventResult {
+                accepted: true,
+                generation,
+                entries_invalidated: 0,
+                detail: Some(
+                    "Idempotency-Key already used; original generation returned".to_owned(),
+                ),
+            }),
+            (ApplyOutcome::Conflict { generation }, _) => Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "VALIDATION_FAILED",
+                format!(
+                    "Idempotency-Key was used at generation {generation} with a different body"
+                ),
+            )),
+        }
+    }
+
+    fn write_through_store(&self, scope: &Scope) -> Result<Arc<RegisteredStore>, ApiError> {
+        let store = Arc::clone(self.store_for(scope.namespace())?);
+        if !store.allows_write_through() {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "VALIDATION_FAILED",
+                format!(
+                    "store {} is not certified for write_through; send change events instead",
+                    store.config.id
+                ),
+            ));
+        }
+        Ok(store)
+    }
+
+    /// `POST /v1/documents/upsert` and `/v1/documents/delete`: the connector's ACK is verified,
+    /// then made durable in the ledger, then the covered reuse entries are invalidated.
+    ///
+    /// # Errors
+    ///
+    /// Validation failures, a store without certified write-through, a connector failure, or a
+    /// ledger failure after the store already applied the write (`acknowledged: true`).
+    pub async fn mutate(
+        &self,
+        scope: Scope,
+        document: Option<kyro_core::Document>,
+        id: DocumentId,
+    ) -> Result<DocumentMutationResult, ApiError> {
+        let store = self.write_through_store(&scope)?;
+        if let (Some(document), Some(vector)) = (&document, store.manifest.vector)
+            && let Some(embedding) = document.embedding()
+            && embedding.dimension() != vector.dimension as usize
+        {
+            return Err(ApiError::validation(format!(
+                "document.embedding has {} dimensions; store {} holds {}",
+                embedding.dimension(),
+                store.config.id,
+                vector.dimension
+            )));
+        }
+        let deleting = document.is_none();
+        let revision = document
+            .as_ref()
+            .and_then(|document| document.revision().map(|revision| revision.as_str().to_owned()));
+        let (call_scope, call_id) = (scope.clone(), id.clone());
+        let ack = match document {
+            Some(document) => {
+                call_connector(&store, "upsert", move |connector| {
+                    connector.upsert(&call_scope, &document)
+                })
+                .await
+            }
+            None => {
+                call_connector(&store, "delete", move |connector| {
+                    connector.delete(&call_scope, &call_id)
+                })
+                .await
+            }
+        }
+        .map_err(|err| connector_error(&store.config.id, &err))?;
+        let verified = ack.scope == scope && ack.id == id;
+        if !verified {
+            tracing::error!(store = %store.config.id, "connector ACK named another scope or id");
+            return Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "CONNECTOR_UNAVAILABLE",
+                format!("store {} acknowledged a different tenant, namespace or id; the mutation is not treated as freshness evidence", store.config.id),
+            )
+            .acknowledged());
+        }
+        let key = DocumentKey {
+            tenant_id: scope.tenant_id().to_owned(),
+            namespace: scope.namespace().to_owned(),
+            doc_id: id.to_string(),
+        };
+        let input = ChangeInput {
+            source_event_id: None,
+            fingerprint: ack.backend_mutation_id.clone(),
+            scope_keys: vec![ScopeChange {
+                key: ScopeKey::document(scope.tenant_id(), scope.namespace(), id.as_str()).0,
+                trigger: "write_through".to_owned(),
+            }],
+            documents: vec![DocumentChange {
+                key,
+                revision: revision.clone(),
+                watermark: ack.watermark.map(|watermark| watermark.value()),
+                tombstone: deleting && ack.outcome == MutationOutcome::Deleted,
+                event_timestamp_ms: None,
+            }],
+            now_ms: now_ms(),
+        };
+        let invalidation = Invalidation::Document {
+            tenant_id: scope.tenant_id().to_owned(),
+            namespace: scope.namespace().to_owned(),
+            doc_id: id.to_string(),
+        };
+        let (outcome, entries_invalidated) =
+            self.apply(input, &[invalidation]).await.map_err(ApiError::acknowledged)?;
+        let generation = match outcome {
+            ApplyOutcome::Applied { generation }
+            | ApplyOutcome::Replayed { generation }
+            | ApplyOutcome::Conflict { generation } => generation,
+        };
+        Ok(DocumentMutationResult {
+            id: id.to_string(),
+            outcome: ack.outcome.as_str().to_owned(),
+            generation,
+            entries_invalidated,
+            invalidated_scope: freshness_scope(&scope),
+            revision,
+            mutation_ack: MutationAckDto {
+                id: ack.backend_mutation_id,
+                scope: MutationScopeDto {
+                    tenant_id: ack.scope.tenant_id().to_owned(),
+                    namespace: ack.scope.namespace().to_owned(),
+                },
+                verified,
+            },
+        })
+    }
+}
+
+fn document_key(scope: &Scope, id: &DocumentId) -> DocumentKey {
+    DocumentKey {
+        tenant_id: scope.tenant_id().to_owned(),
+        namespace: scope.namespace().to_owned(),
+        doc_id: id.to_string(),
+    }
+}
+
+fn empty_entry(scope: &Scope, store_id: &str) -> CacheEntry {
+    CacheEntry {
+        items: Vec::new(),
+        generation: 0,
+        tenant_id: scope.tenant_id().to_owned(),
+        namespace: scope.namespace().to_owned(),
+        store_id: store_id.to_owned(),
+        invalidated_at: None,
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut text, byte| {
+        let _ = write!(text, "{byte:02x}");
+        text
+    })
+}
