@@ -9,5 +9,7 @@
 mod certification;
 mod cli;
 mod plugin_boundary;
+mod qdrant;
+mod quickstart;
 mod runtime;
 mod tidy;

@@ -44,11 +44,21 @@ fn the_quickstart_tours_every_mode_and_keeps_serving() {
         }
     }
     assert!(output.contains("Press ctrl-c"), "the quickstart did not finish its tour:\n{output}");
-    for expected in ["status complete", "path context_reuse_hit", "omitted refund-policy (stale_pruned)", "rev 2", "acknowledged at generation"] {
+    for expected in [
+        "status complete",
+        "path context_reuse_hit",
+        "omitted refund-policy (stale_pruned)",
+        "rev 2",
+        "acknowledged at generation",
+    ] {
         assert!(output.contains(expected), "missing {expected:?} in:\n{output}");
     }
-    assert!(!output.contains("Globex refunds"), "tenant acme's retrieves never show globex's documents:\n{output}");
-    let token = output.lines().find_map(|line| line.strip_prefix("data token:")).unwrap().trim().to_owned();
+    assert!(
+        !output.contains("Globex refunds"),
+        "tenant acme's retrieves never show globex's documents:\n{output}"
+    );
+    let token =
+        output.lines().find_map(|line| line.strip_prefix("data token:")).unwrap().trim().to_owned();
     let query: Vec<f32> = vec![0.125; 64];
     let response = kyro_e2e::http::request(
         address,
@@ -62,7 +72,13 @@ fn the_quickstart_tours_every_mode_and_keeps_serving() {
     assert_eq!(response.status, 200, "{}", String::from_utf8_lossy(&response.body));
     let packet = response.json();
     assert_eq!(packet["items"].as_array().unwrap().len(), 3);
-    assert!(packet["items"].as_array().unwrap().iter().all(|item| item["provenance"]["connector"] == "quickstart"));
+    assert!(
+        packet["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|item| item["provenance"]["connector"] == "quickstart")
+    );
     let _ = child.kill();
     let _ = child.wait();
     std::fs::remove_dir_all(&dir).unwrap();

@@ -174,3 +174,26 @@ fn kyro_core_does_no_io() {
         }
     }
 }
+
+#[test]
+fn example_configurations_parse_with_the_hosts_rules() {
+    let mut n_configs = 0;
+    for entry in std::fs::read_dir(workspace_root().join("examples")).unwrap() {
+        let path = entry.unwrap().path().join("kyro.toml");
+        if !path.exists() {
+            continue;
+        }
+        n_configs += 1;
+        let config =
+            kyro_host::config::HostConfig::read(&path).unwrap_or_else(|err| panic!("{err}"));
+        assert!(!config.stores.is_empty(), "{} names no store", path.display());
+        for store in &config.stores {
+            assert!(
+                store.ownership_mode.parse::<kyro_core::OwnershipMode>().is_ok(),
+                "{}",
+                path.display()
+            );
+        }
+    }
+    assert!(n_configs >= 2, "the examples lost their kyro.toml files");
+}
