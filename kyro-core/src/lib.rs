@@ -9,6 +9,7 @@
 //! the HTTP wire format, which lives in `kyro-host`'s `api` module.
 
 pub mod change;
+pub mod diagnosis;
 pub mod document;
 pub mod error;
 pub mod filter;

@@ -259,6 +259,205 @@ async fn get_trace(
     Ok(axum::Json(trace).into_response())
 }
 
+#[derive(serde::Deserialize)]
+struct ContextFeedback {
+    trace_id: String,
+    signal: String,
+    #[serde(default)]
+    item_ids: Option<Vec<String>>,
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+fn stored_feedback(row: &crate::state::FeedbackRow) -> Value {
+    let item_ids: Vec<String> = serde_json::from_str(&row.item_ids).unwrap_or_default();
+    let mut body = json!({
+        "trace_id": row.trace_id,
+        "signal": row.signal,
+        "received_at": crate::api::rfc3339_ms(row.received_at_ms),
+        "trace_known": row.trace_known,
+    });
+    if !item_ids.is_empty() {
+        body["item_ids"] = json!(item_ids);
+    }
+    if let Some(comment) = &row.comment {
+        body["comment"] = json!(comment);
+    }
+    body
+}
+
+fn evidence_unhealthy(code: &'static str, what: &str) -> ApiError {
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, format!("{what} cannot be read right now"))
+}
+
+async fn post_feedback(
+    State(runtime): Shared,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let caller = authenticate(&runtime, &headers, Plane::Data)?;
+    let feedback: ContextFeedback = parse_body(&body)?;
+    kyro_core::validate_identifier("trace_id", &feedback.trace_id, 1024)?;
+    let signal =
+        kyro_core::diagnosis::FeedbackSignal::parse(&feedback.signal).ok_or_else(|| {
+            ApiError::validation("signal must be useful, irrelevant, stale or wrong_scope")
+        })?;
+    let item_ids = feedback.item_ids.unwrap_or_default();
+    if item_ids.len() > 256 {
+        return Err(ApiError::validation(format!(
+            "item_ids has {} entries, allowed is at most 256",
+            item_ids.len()
+        )));
+    }
+    for id in &item_ids {
+        kyro_core::validate_identifier("item_ids[]", id, 1024)?;
+    }
+    if let Some(comment) = &feedback.comment
+        && comment.len() > 8192
+    {
+        return Err(ApiError::validation(format!(
+            "comment is {} bytes, over the limit of 8192",
+            comment.len()
+        )));
+    }
+    let trace = runtime.state.get_trace(&feedback.trace_id).await.map_err(|err| {
+        tracing::error!(error = %err, "trace read failed");
+        evidence_unhealthy("FEEDBACK_EVIDENCE_UNHEALTHY", "traces")
+    })?;
+    match &trace {
+        Some(trace) => caller.allow(&trace.tenant_id)?,
+        None if !caller.is_unrestricted() => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "FORBIDDEN",
+                "a tenant-restricted token can only give feedback on its tenant's traces",
+            ));
+        }
+        None => {}
+    }
+    let row = crate::state::FeedbackRow {
+        trace_id: feedback.trace_id,
+        tenant_id: trace.as_ref().map(|trace| trace.tenant_id.clone()),
+        signal: signal.as_str().to_owned(),
+        item_ids: serde_json::to_string(&item_ids).unwrap_or_else(|_| "[]".to_owned()),
+        comment: feedback.comment,
+        received_at_ms: crate::runtime::now_ms(),
+        trace_known: trace.is_some(),
+    };
+    runtime.state.put_feedback(&row).await.map_err(|err| {
+        tracing::error!(error = %err, "feedback persistence failed");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "FEEDBACK_PERSISTENCE_FAILED",
+            "the feedback could not be stored",
+        )
+    })?;
+    Ok(axum::Json(stored_feedback(&row)).into_response())
+}
+
+/// Loads a trace's tenant for an observability read, refusing other tenants.
+async fn trace_tenant_allowed(
+    runtime: &Runtime,
+    caller: &Caller,
+    trace_id: &str,
+) -> Result<Option<crate::state::TraceRow>, ApiError> {
+    kyro_core::validate_identifier("trace_id", trace_id, 1024)?;
+    let row = runtime.state.get_trace(trace_id).await.map_err(|err| {
+        tracing::error!(error = %err, "trace read failed");
+        evidence_unhealthy("TRACE_EVIDENCE_UNHEALTHY", "traces")
+    })?;
+    match &row {
+        Some(row) => caller.allow(&row.tenant_id)?,
+        None if !caller.is_unrestricted() => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "FORBIDDEN",
+                "a tenant-restricted token can only read its tenant's traces",
+            ));
+        }
+        None => {}
+    }
+    Ok(row)
+}
+
+async fn get_feedback(
+    State(runtime): Shared,
+    headers: HeaderMap,
+    Path(trace_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let caller = authenticate(&runtime, &headers, Plane::Observability)?;
+    trace_tenant_allowed(&runtime, &caller, &trace_id).await?;
+    let rows = runtime.state.feedback_for(&trace_id).await.map_err(|err| {
+        tracing::error!(error = %err, "feedback read failed");
+        evidence_unhealthy("FEEDBACK_EVIDENCE_UNHEALTHY", "feedback")
+    })?;
+    Ok(axum::Json(rows.iter().map(stored_feedback).collect::<Vec<_>>()).into_response())
+}
+
+async fn get_diagnosis(
+    State(runtime): Shared,
+    headers: HeaderMap,
+    Path(trace_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let caller = authenticate(&runtime, &headers, Plane::Observability)?;
+    let row = trace_tenant_allowed(&runtime, &caller, &trace_id).await?.ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no trace with that id")
+    })?;
+    let trace: Value = serde_json::from_str(&row.body).map_err(|_| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "TRACE_EVIDENCE_UNHEALTHY",
+            "stored trace is unreadable",
+        )
+    })?;
+    let feedback = runtime.state.feedback_for(&trace_id).await.map_err(|err| {
+        tracing::error!(error = %err, "feedback read failed");
+        evidence_unhealthy("FEEDBACK_EVIDENCE_UNHEALTHY", "feedback")
+    })?;
+    let signals: Vec<kyro_core::diagnosis::FeedbackSignal> = feedback
+        .iter()
+        .filter_map(|row| kyro_core::diagnosis::FeedbackSignal::parse(&row.signal))
+        .collect();
+    let text = |field: &str| trace[field].as_str().unwrap_or_default().to_owned();
+    let connector = text("connector_used");
+    let facts = kyro_core::diagnosis::TraceFacts {
+        freshness_mode: text("freshness_mode"),
+        served_freshness_mode: text("served_freshness_mode"),
+        status: text("status"),
+        execution_path: text("execution_path"),
+        diagnostic_codes: trace["diagnostic_notes"]
+            .as_array()
+            .map(|notes| {
+                notes.iter().filter_map(|note| note["code"].as_str().map(str::to_owned)).collect()
+            })
+            .unwrap_or_default(),
+        n_stale_pruned: trace["stale_pruned"].as_array().map_or(0, Vec::len),
+        n_items: trace["items_returned"]
+            .as_u64()
+            .map_or(0, |count| usize::try_from(count).unwrap_or(usize::MAX)),
+        degradation_reason: trace["degradation_reason"].as_str().map(str::to_owned),
+        ownership: runtime
+            .config
+            .stores
+            .iter()
+            .find(|store| store.id == connector)
+            .map(|store| store.ownership.as_str().to_owned()),
+    };
+    let diagnosis = kyro_core::diagnosis::diagnose(&facts, &signals);
+    let mut body = json!({
+        "trace_id": trace_id,
+        "kind": diagnosis.kind,
+        "summary": diagnosis.summary,
+        "recommended_actions": diagnosis.recommended_actions,
+        "evidence": diagnosis.evidence,
+    });
+    if !signals.is_empty() {
+        body["feedback_signals"] =
+            json!(signals.iter().map(|signal| signal.as_str()).collect::<Vec<_>>());
+    }
+    Ok(axum::Json(body).into_response())
+}
+
 /// The readiness answer: ready only when every configured store serves and the ledger answers.
 pub async fn readiness(runtime: &Runtime) -> (bool, Value) {
     let ledger_ok = runtime.state.ping().await.is_ok() && !runtime.state_is_unhealthy();
@@ -393,6 +592,9 @@ pub fn router(runtime: Arc<Runtime>) -> Router {
         .route("/v1/documents/upsert", post(upsert))
         .route("/v1/documents/delete", post(delete))
         .route("/v1/traces/{trace_id}", get(get_trace))
+        .route("/v1/traces/{trace_id}/diagnosis", get(get_diagnosis))
+        .route("/v1/context/feedback", post(post_feedback))
+        .route("/v1/context/feedback/{trace_id}", get(get_feedback))
         .route("/v1/health/context", get(health_context))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

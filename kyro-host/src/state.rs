@@ -407,6 +407,30 @@ const SELECT_TRACE: &str =
 const SELECT_RECENT_TRACES: &str = "SELECT trace_id, tenant_id, created_at_ms, body FROM kyro_trace \
      ORDER BY created_at_ms DESC, trace_id DESC LIMIT $1";
 const DELETE_TRACES_BEFORE: &str = "DELETE FROM kyro_trace WHERE created_at_ms < $1";
+const INSERT_FEEDBACK: &str = "INSERT INTO kyro_feedback \
+     (feedback_id, trace_id, tenant_id, signal, item_ids, comment, received_at_ms, trace_known) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+const SELECT_FEEDBACK: &str = "SELECT trace_id, tenant_id, signal, item_ids, comment, received_at_ms, trace_known \
+     FROM kyro_feedback WHERE trace_id = $1 ORDER BY received_at_ms, feedback_id";
+
+/// One stored feedback entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedbackRow {
+    /// The trace it is about.
+    pub trace_id: String,
+    /// The trace's tenant, when the trace was known.
+    pub tenant_id: Option<String>,
+    /// `useful`, `irrelevant`, `stale` or `wrong_scope`.
+    pub signal: String,
+    /// The items it is about, as a JSON array.
+    pub item_ids: String,
+    /// Free text.
+    pub comment: Option<String>,
+    /// When it arrived.
+    pub received_at_ms: i64,
+    /// Whether the trace existed when it arrived.
+    pub trace_known: bool,
+}
 
 impl StateStore {
     /// Opens the store and brings its schema up to date.
@@ -688,6 +712,56 @@ impl StateStore {
         Ok(())
     }
 
+    /// Stores one feedback entry durably.
+    ///
+    /// # Errors
+    ///
+    /// The database failed.
+    pub async fn put_feedback(&self, feedback: &FeedbackRow) -> Result<(), StateError> {
+        let db_error = |source| self.database_error("store feedback", source);
+        let _write_guard = self.lock_writes().await;
+        sqlx::query(INSERT_FEEDBACK)
+            .bind(uuid::Uuid::new_v4().simple().to_string())
+            .bind(feedback.trace_id.as_str())
+            .bind(feedback.tenant_id.as_deref())
+            .bind(feedback.signal.as_str())
+            .bind(feedback.item_ids.as_str())
+            .bind(feedback.comment.as_deref())
+            .bind(feedback.received_at_ms)
+            .bind(i64::from(feedback.trace_known))
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    /// Every feedback entry for a trace, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// The database failed.
+    pub async fn feedback_for(&self, trace_id: &str) -> Result<Vec<FeedbackRow>, StateError> {
+        let db_error = |source| self.database_error("read feedback", source);
+        let rows = sqlx::query(SELECT_FEEDBACK)
+            .bind(trace_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        let mut feedback = Vec::with_capacity(rows.len());
+        for row in &rows {
+            feedback.push(FeedbackRow {
+                trace_id: row.try_get("trace_id").map_err(db_error)?,
+                tenant_id: row.try_get("tenant_id").map_err(db_error)?,
+                signal: row.try_get("signal").map_err(db_error)?,
+                item_ids: row.try_get("item_ids").map_err(db_error)?,
+                comment: row.try_get("comment").map_err(db_error)?,
+                received_at_ms: row.try_get("received_at_ms").map_err(db_error)?,
+                trace_known: row.try_get::<i64, _>("trace_known").map_err(db_error)? != 0,
+            });
+        }
+        Ok(feedback)
+    }
+
     /// Reads one trace by id.
     ///
     /// # Errors
@@ -883,13 +957,22 @@ impl fmt::Debug for StateStore {
 
 /// The schema, embedded in the binary. The SQL runs unchanged on both backends.
 fn migrator() -> Migrator {
-    let mut migrator = Migrator::with_migrations(vec![Migration::new(
-        1,
-        "freshness ledger and trace store".into(),
-        MigrationType::Simple,
-        include_str!("../migrations/0001_state.sql").into_sql_str(),
-        false,
-    )]);
+    let mut migrator = Migrator::with_migrations(vec![
+        Migration::new(
+            1,
+            "freshness ledger and trace store".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0001_state.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            2,
+            "feedback".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0002_feedback.sql").into_sql_str(),
+            false,
+        ),
+    ]);
     // A name of our own, so a database shared with another sqlx application keeps both
     // histories apart.
     migrator.dangerous_set_table_name("kyro_state_migrations");

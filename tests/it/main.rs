@@ -8,6 +8,7 @@
 
 mod certification;
 mod cli;
+mod evidence;
 mod plugin_boundary;
 mod qdrant;
 mod quickstart;

@@ -15,19 +15,24 @@ fn database_url() -> String {
 }
 
 fn psql(sql: &str) {
-    let output = Command::new("psql").arg(database_url()).args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql]).output().expect(
-        "psql is installed with PostgreSQL (scripts/setup-postgres.sh)",
-    );
+    let output = Command::new("psql")
+        .arg(database_url())
+        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+        .output()
+        .expect("psql is installed with PostgreSQL (scripts/setup-postgres.sh)");
     assert!(output.status.success(), "psql failed: {}", String::from_utf8_lossy(&output.stderr));
 }
 
 /// Creates a fresh table from the example schema, with 4-dimensional vectors.
 fn create_table(name: &str) -> String {
     let table = format!("kyro_e2e_{name}_{}", std::process::id());
-    let schema = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/pgvector-live/schema.sql"))
-        .unwrap()
-        .replace("kyro_documents", &table)
-        .replace("vector(8)", "vector(4)");
+    let schema = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/pgvector-live/schema.sql"
+    ))
+    .unwrap()
+    .replace("kyro_documents", &table)
+    .replace("vector(8)", "vector(4)");
     psql(&format!("DROP TABLE IF EXISTS {table};"));
     psql(&schema);
     table
@@ -81,22 +86,37 @@ fn kyro_certify_certifies_pgvector_for_both_profiles_and_keeps_the_reports() {
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout);
-        assert_eq!(output.status.code(), Some(0), "{ownership}:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-        let report: Value = serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{ownership}:\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let report: Value =
+            serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
         assert_eq!(report["verdict"], "certified");
         assert_eq!(report["profile"], format!("pgvector/{ownership}"));
         assert!(report["store_version"].as_str().unwrap().contains("pgvector"), "{report}");
         let secret = database_url();
-        let password = secret.split(':').nth(2).and_then(|rest| rest.split('@').next()).unwrap_or("");
+        let password =
+            secret.split(':').nth(2).and_then(|rest| rest.split('@').next()).unwrap_or("");
         let text = std::fs::read_to_string(&report_path).unwrap();
         assert!(password.len() < 4 || !text.contains(&secret), "the DSN reached the report");
         // The private space was purged: nothing of kyro-cert-* is left in the table.
         let left = Command::new("psql")
             .arg(database_url())
-            .args(["-tA", "-c", &format!("SELECT count(*) FROM {} WHERE tenant_id LIKE 'kyro-cert-%'", table.0)])
+            .args([
+                "-tA",
+                "-c",
+                &format!("SELECT count(*) FROM {} WHERE tenant_id LIKE 'kyro-cert-%'", table.0),
+            ])
             .output()
             .unwrap();
-        assert_eq!(String::from_utf8_lossy(&left.stdout).trim(), "0", "{ownership}: certification data left behind");
+        assert_eq!(
+            String::from_utf8_lossy(&left.stdout).trim(),
+            "0",
+            "{ownership}: certification data left behind"
+        );
     }
 }
 
@@ -111,13 +131,20 @@ fn retrieve(server: &KyroServer, mode: &str) -> Value {
 }
 
 fn contents(packet: &Value) -> Vec<String> {
-    packet["items"].as_array().unwrap().iter().map(|item| item["content"].as_str().unwrap_or("").to_owned()).collect()
+    packet["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["content"].as_str().unwrap_or("").to_owned())
+        .collect()
 }
 
 #[test]
 fn kyro_serves_pgvector_with_verified_write_through_acks() {
     let table = Table(create_table("serve_wt"));
-    let server = KyroServer::start(&temp_dir("pg-serve-wt"), &serve_config(&table.0, "write_through")).unwrap();
+    let server =
+        KyroServer::start(&temp_dir("pg-serve-wt"), &serve_config(&table.0, "write_through"))
+            .unwrap();
     let upsert = server.post(
         "/v1/documents/upsert",
         DATA_TOKEN,
@@ -130,7 +157,11 @@ fn kyro_serves_pgvector_with_verified_write_through_acks() {
     assert_eq!(upsert["mutation_ack"]["verified"], true);
     assert_eq!(upsert["mutation_ack"]["scope"]["tenant_id"], "acme");
     assert_eq!(contents(&retrieve(&server, "strict")), ["refunds in 14 days"]);
-    let delete = server.post("/v1/documents/delete", DATA_TOKEN, &json!({ "scope": { "tenant_id": "acme", "namespace": "support" }, "id": "refunds" }));
+    let delete = server.post(
+        "/v1/documents/delete",
+        DATA_TOKEN,
+        &json!({ "scope": { "tenant_id": "acme", "namespace": "support" }, "id": "refunds" }),
+    );
     assert_eq!(delete.json()["outcome"], "deleted");
     assert!(contents(&retrieve(&server, "strict")).is_empty());
 }
@@ -144,8 +175,13 @@ fn kyro_prunes_rows_older_than_an_acknowledged_change_event_on_pgvector() {
          ('globex', 'support', 'refunds', '[1,0,0,0]', '{{\"lang\":\"en\"}}', 'globex secret', now())",
         table.0
     ));
-    let server = KyroServer::start(&temp_dir("pg-serve-ef"), &serve_config(&table.0, "event_feed")).unwrap();
-    assert_eq!(contents(&retrieve(&server, "strict")), ["refunds in 14 days"], "scoped to acme only");
+    let server =
+        KyroServer::start(&temp_dir("pg-serve-ef"), &serve_config(&table.0, "event_feed")).unwrap();
+    assert_eq!(
+        contents(&retrieve(&server, "strict")),
+        ["refunds in 14 days"],
+        "scoped to acme only"
+    );
     // The source reports a change made now; the table still holds the hour-old row.
     let now = kyro_host::api::rfc3339_ms(kyro_host::runtime::now_ms());
     let ack = server.post(
@@ -159,6 +195,9 @@ fn kyro_prunes_rows_older_than_an_acknowledged_change_event_on_pgvector() {
     assert!(contents(&strict).is_empty(), "the stale row must not be served: {strict}");
     assert_eq!(strict["omissions"][0]["reason"], "stale_pruned");
     // The writer lands the change: the row's updated_at passes the event's timestamp.
-    psql(&format!("UPDATE {} SET content = 'refunds in 5 days', updated_at = now() + interval '1 second' WHERE tenant_id = 'acme'", table.0));
+    psql(&format!(
+        "UPDATE {} SET content = 'refunds in 5 days', updated_at = now() + interval '1 second' WHERE tenant_id = 'acme'",
+        table.0
+    ));
     assert_eq!(contents(&retrieve(&server, "strict")), ["refunds in 5 days"]);
 }

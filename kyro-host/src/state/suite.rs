@@ -15,8 +15,8 @@ use std::time::Instant;
 use kyro_core::ErrorKind;
 
 use super::{
-    ApplyOutcome, ChangeInput, DocumentChange, DocumentKey, DocumentState, ScopeChange,
-    ScopeGeneration, StateError, StateStore, TraceRow,
+    ApplyOutcome, ChangeInput, DocumentChange, DocumentKey, DocumentState, FeedbackRow,
+    ScopeChange, ScopeGeneration, StateError, StateStore, TraceRow,
 };
 
 /// Set in the environment of a re-executed test binary: the URL the crash child writes to.
@@ -758,4 +758,23 @@ fn scope_generation(
         acknowledged_at_ms,
         trigger: trigger.to_owned(),
     }
+}
+
+pub(super) async fn feedback_round_trips_in_arrival_order(url: &str) {
+    let store = open(url).await;
+    let entry = |signal: &str, received_at_ms: i64, comment: Option<&str>| FeedbackRow {
+        trace_id: "t-1".to_owned(),
+        tenant_id: Some("acme".to_owned()),
+        signal: signal.to_owned(),
+        item_ids: r#"["doc-1"]"#.to_owned(),
+        comment: comment.map(str::to_owned),
+        received_at_ms,
+        trace_known: true,
+    };
+    let first = entry("stale", 2_000, Some("it's out of date; O'Brien said so"));
+    let second = entry("useful", 3_000, None);
+    store.put_feedback(&second).await.expect("put feedback");
+    store.put_feedback(&first).await.expect("put feedback");
+    assert_eq!(store.feedback_for("t-1").await.expect("read feedback"), vec![first, second]);
+    assert!(store.feedback_for("t-2").await.expect("read feedback").is_empty());
 }

@@ -243,3 +243,8 @@ fn assert_no_secret(error: &StateError, secret: &str) {
     assert!(!chain.contains(secret), "the message leaks the secret: {chain}");
     assert!(!debug.contains(secret), "Debug leaks the secret: {debug}");
 }
+
+#[tokio::test]
+async fn feedback_round_trips_in_arrival_order() {
+    suite::feedback_round_trips_in_arrival_order(&TestDatabase::new().url).await;
+}

@@ -7,8 +7,8 @@
 
 use kyro_core::ErrorKind;
 use kyro_host::state::{
-    ApplyOutcome, ChangeInput, DocumentChange, DocumentKey, DocumentState, ScopeChange,
-    ScopeGeneration, StateBackend, StateError, StateStore, TraceRow,
+    ApplyOutcome, ChangeInput, DocumentChange, DocumentKey, DocumentState, FeedbackRow,
+    ScopeChange, ScopeGeneration, StateBackend, StateError, StateStore, TraceRow,
 };
 use sqlx::Any;
 use sqlx::migrate::MigrateDatabase;
@@ -222,4 +222,9 @@ async fn wrong_password_error_hides_the_password() {
     let chain = suite::error_chain(&error);
     assert!(!chain.contains(secret), "the message leaks the password: {chain}");
     assert!(!format!("{error:?}").contains(secret), "Debug leaks the password: {error:?}");
+}
+
+#[tokio::test]
+async fn feedback_round_trips_in_arrival_order() {
+    suite::feedback_round_trips_in_arrival_order(&TestDatabase::new().await.url).await;
 }
