@@ -530,8 +530,10 @@ fn revision_at_least(actual: &str, acknowledged: &str) -> bool {
 
 /// Checks one backend item against what the ledger acknowledged for its document.
 ///
-/// Evidence, strongest first: the acknowledged revision; the store watermark a write-through ACK
-/// reported; the change event's timestamp against the row's watermark (microseconds). A tombstone
+/// Evidence, strongest first: the acknowledged revision against the item's revision; the store
+/// watermark a write-through ACK reported against the item's row watermark; the change event's
+/// timestamp against the row's watermark (microseconds). Evidence the item cannot be compared
+/// with prunes it: it cannot be proven fresh. A tombstone
 /// prunes the item unless the item carries a revision newer than the deletion's.
 pub fn assess_item(
     revision: Option<&Revision>,
@@ -554,29 +556,36 @@ pub fn assess_item(
             stale("the document was deleted or unpublished".to_owned())
         };
     }
-    if let Some(acknowledged) = &facts.revision {
-        return match revision {
-            Some(actual) if revision_at_least(actual.as_str(), acknowledged) => ItemVerdict::Keep,
-            Some(actual) => stale(format!(
+    // Compare like with like: revisions when both sides have one, then store watermarks.
+    if let (Some(actual), Some(acknowledged)) = (revision, &facts.revision) {
+        return if revision_at_least(actual.as_str(), acknowledged) {
+            ItemVerdict::Keep
+        } else {
+            stale(format!(
                 "revision {} is older than the acknowledged {acknowledged}",
                 actual.as_str()
-            )),
-            None => stale(format!(
-                "the store returned no revision; revision {acknowledged} was acknowledged"
-            )),
+            ))
         };
     }
-    if let Some(acknowledged) = facts.watermark {
-        return match watermark {
-            Some(actual) if actual.value() >= acknowledged => ItemVerdict::Keep,
-            Some(actual) => stale(format!(
+    if let (Some(actual), Some(acknowledged)) = (watermark, facts.watermark) {
+        return if actual.value() >= acknowledged {
+            ItemVerdict::Keep
+        } else {
+            stale(format!(
                 "store watermark {} is older than the acknowledged {acknowledged}",
                 actual.value()
-            )),
-            None => stale(format!(
-                "the store returned no watermark; watermark {acknowledged} was acknowledged"
-            )),
+            ))
         };
+    }
+    if let Some(acknowledged) = &facts.revision {
+        return stale(format!(
+            "the store returned no revision; revision {acknowledged} was acknowledged"
+        ));
+    }
+    if let Some(acknowledged) = facts.watermark {
+        return stale(format!(
+            "the store returned no watermark; watermark {acknowledged} was acknowledged"
+        ));
     }
     if let Some(timestamp_ms) = facts.event_timestamp_ms {
         let acknowledged_micros = u64::try_from(timestamp_ms).unwrap_or(0).saturating_mul(1000);

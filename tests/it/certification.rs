@@ -238,7 +238,9 @@ fn normalize(text: &str, report: &Report) -> String {
 }
 
 fn normalized_json(report: &Report) -> Value {
-    serde_json::from_str(&normalize(&report.to_json().unwrap(), report)).unwrap()
+    kyro_e2e::sorted_json(
+        serde_json::from_str(&normalize(&report.to_json().unwrap(), report)).unwrap(),
+    )
 }
 
 #[test]
@@ -256,7 +258,7 @@ fn report_formats_are_stable() {
         .iter()
         .find(|check| check["outcome"] == "failed")
         .unwrap();
-    insta::assert_json_snapshot!("report_failed_check", failed, {
+    insta::assert_json_snapshot!("report_failed_check", kyro_e2e::sorted_json(failed.clone()), {
         ".duration_ms" => "[ms]",
         ".witness.received" => "[a SearchResponse with 50 hits]",
     });

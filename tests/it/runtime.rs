@@ -95,14 +95,17 @@ fn the_packet_and_trace_have_the_contract_shape() {
     assert_eq!(response.status, 200);
     assert!(response.header("x-request-id").is_some());
     let packet = response.json();
-    insta::assert_json_snapshot!("retrieve_packet", packet, {
+    insta::assert_json_snapshot!("retrieve_packet", kyro_e2e::sorted_json(packet.clone()), {
         ".packet_id" => "[packet_id]",
         ".trace_id" => "[trace_id]",
         ".freshness.safe_as_of" => "[time]",
         ".freshness.watermarks[].observed_at" => "[time]",
         ".items[].provenance.retrieved_at" => "[time]",
         ".meta.latency_ms" => "[ms]",
+        // The fingerprint includes the plugin file's SHA-256, which depends on the build.
+        ".meta.scope_fingerprint" => "[fingerprint]",
     });
+    assert_eq!(packet["meta"]["scope_fingerprint"].as_str().unwrap().len(), 16);
     let trace_id = packet["trace_id"].as_str().unwrap();
     let trace = server.get(&format!("/v1/traces/{trace_id}"), Some(OBS_TOKEN));
     assert_eq!(trace.status, 200);

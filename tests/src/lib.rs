@@ -85,3 +85,21 @@ pub fn temp_dir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("the temp dir is writable");
     dir
 }
+
+/// `value` with every object's keys in sorted order, so snapshots do not depend on whether
+/// `serde_json`'s `preserve_order` feature happens to be unified into the build.
+pub fn sorted_json(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(object) => {
+            let mut entries: Vec<(String, serde_json::Value)> = object.into_iter().collect();
+            entries.sort_by(|left, right| left.0.cmp(&right.0));
+            serde_json::Value::Object(
+                entries.into_iter().map(|(key, value)| (key, sorted_json(value))).collect(),
+            )
+        }
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(sorted_json).collect())
+        }
+        other => other,
+    }
+}

@@ -197,6 +197,18 @@ fn stale_pruning_compares_with_the_strongest_evidence() {
         ("older numeric revision", Some("4"), None, facts(Some("5"), None, false, None)),
         ("different opaque revision", Some("abc"), None, facts(Some("def"), None, false, None)),
         ("no revision returned", None, None, facts(Some("5"), None, false, None)),
+        (
+            "no revision, but the row watermark reached the ack",
+            None,
+            Some(100),
+            facts(Some("5"), Some(100), false, None),
+        ),
+        (
+            "no revision, row watermark behind the ack",
+            None,
+            Some(99),
+            facts(Some("5"), Some(100), false, None),
+        ),
         ("watermark at the ack", None, Some(100), facts(None, Some(100), false, None)),
         ("watermark behind the ack", None, Some(99), facts(None, Some(100), false, None)),
         ("row newer than the event", None, Some(2_000_000), facts(None, None, false, Some(1_000))),
@@ -225,6 +237,7 @@ fn stale_pruning_compares_with_the_strongest_evidence() {
                 | "watermark at the ack"
                 | "row newer than the event"
                 | "recreated after deletion"
+                | "no revision, but the row watermark reached the ack"
         );
         assert_eq!(kept, expected_kept, "{}", case.name);
     }
