@@ -255,6 +255,24 @@ pub trait Connector: Send + Sync {
     }
 }
 
+/// The embedding a write needs, checked against the store's dimension.
+///
+/// # Errors
+///
+/// `InvalidRequest` when the document has no embedding or one of another dimension.
+pub fn document_embedding(document: &Document, dimension: u32) -> Result<&Embedding> {
+    let embedding = document
+        .embedding()
+        .ok_or_else(|| ConnectorError::invalid_request("writing a document needs an embedding"))?;
+    if embedding.dimension() != dimension as usize {
+        return Err(ConnectorError::invalid_request(format!(
+            "document embedding has {} dimensions, the store has {dimension}",
+            embedding.dimension()
+        )));
+    }
+    Ok(embedding)
+}
+
 /// Every certification scope's tenant starts with this; nothing else may be seeded or purged.
 pub const CERTIFICATION_TENANT_PREFIX: &str = "kyro-cert-";
 

@@ -76,7 +76,7 @@ mod tests;
 pub use config::{ConnectorConfig, HostContext, LogLevel};
 pub use connector::{
     CERTIFICATION_TENANT_PREFIX, Connector, ConnectorHealth, ConnectorPlugin, HealthStatus,
-    PluginInfo, SearchRequest, SearchResponse, Shortfall, ShortfallReason,
+    PluginInfo, SearchRequest, SearchResponse, Shortfall, ShortfallReason, document_embedding,
     ensure_certification_scope,
 };
 pub use kyro_core::{

@@ -327,17 +327,7 @@ impl Connector for MemoryConnector {
     }
 
     fn upsert(&self, scope: &Scope, document: &Document) -> Result<MutationAck> {
-        let vector = self.vector()?;
-        let embedding = document
-            .embedding()
-            .ok_or_else(|| ConnectorError::invalid_request("upsert needs an embedding"))?;
-        if embedding.dimension() != vector.dimension as usize {
-            return Err(ConnectorError::invalid_request(format!(
-                "document embedding has {} dimensions, the store has {}",
-                embedding.dimension(),
-                vector.dimension
-            )));
-        }
+        let embedding = crate::document_embedding(document, self.vector()?.dimension)?;
         let mut state = self.write()?;
         state.sequence += 1;
         let sequence = state.sequence;

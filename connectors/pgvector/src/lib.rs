@@ -260,16 +260,7 @@ impl Connector for PgvectorConnector {
         if self.ownership_mode != OwnershipMode::WriteThrough {
             return Err(ConnectorError::unsupported("upsert"));
         }
-        let embedding = document
-            .embedding()
-            .ok_or_else(|| ConnectorError::invalid_request("upsert needs an embedding"))?;
-        if embedding.dimension() != self.dimension as usize {
-            return Err(ConnectorError::invalid_request(format!(
-                "document embedding has {} dimensions, the store has {}",
-                embedding.dimension(),
-                self.dimension
-            )));
-        }
+        let embedding = kyro_connector_sdk::document_embedding(document, self.dimension)?;
         self.runtime.block_on(self.upsert_in_store(scope, document, embedding))
     }
 
@@ -293,16 +284,7 @@ impl Connector for PgvectorConnector {
     fn certification_seed(&self, scope: &Scope, documents: &[Document]) -> Result<()> {
         kyro_connector_sdk::ensure_certification_scope(scope)?;
         for document in documents {
-            let embedding = document
-                .embedding()
-                .ok_or_else(|| ConnectorError::invalid_request("seeding needs an embedding"))?;
-            if embedding.dimension() != self.dimension as usize {
-                return Err(ConnectorError::invalid_request(format!(
-                    "document embedding has {} dimensions, the store has {}",
-                    embedding.dimension(),
-                    self.dimension
-                )));
-            }
+            let embedding = kyro_connector_sdk::document_embedding(document, self.dimension)?;
             self.runtime.block_on(self.upsert_in_store(scope, document, embedding))?;
         }
         Ok(())
