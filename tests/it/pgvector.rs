@@ -201,3 +201,59 @@ fn kyro_prunes_rows_older_than_an_acknowledged_change_event_on_pgvector() {
     ));
     assert_eq!(contents(&retrieve(&server, "strict")), ["refunds in 5 days"]);
 }
+
+/// A fresh PostgreSQL database for a test, dropped at the end.
+struct Database {
+    name: String,
+}
+
+impl Database {
+    fn create(label: &str) -> Self {
+        let name = format!("kyro_e2e_{label}_{}", std::process::id());
+        psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE);"));
+        psql(&format!("CREATE DATABASE {name};"));
+        Self { name }
+    }
+
+    fn url(&self) -> String {
+        let base = database_url();
+        let (server, _) = base.rsplit_once('/').expect("the database URL names a database");
+        format!("{server}/{}", self.name)
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        psql(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE);", self.name));
+    }
+}
+
+/// Two `kyro serve` replicas sharing their state in PostgreSQL: generations stay one sequence
+/// and a change event replayed on the other replica returns its original generation.
+#[test]
+fn replicas_sharing_postgresql_state_share_one_generation_and_one_dedupe_ledger() {
+    let database = Database::create("shared_state");
+    let config = format!(
+        "listen = \"{{listen}}\"\nmode = \"development\"\ndefault_freshness = \"strict\"\nstate = \"{}\"\n{}\n\
+         [[stores]]\nid = \"mem\"\nplugin = \"{}\"\nownership_mode = \"event_feed\"\nnamespaces = [\"*\"]\n\
+         [stores.config]\ndimension = 4\n",
+        database.url(),
+        tokens_section(),
+        plugin_path(&kyro_e2e::fixture_package(kyro_fixture_support::Defect::None)).display()
+    );
+    let first = KyroServer::start(&temp_dir("replica-a"), &config).unwrap();
+    let second = KyroServer::start(&temp_dir("replica-b"), &config).unwrap();
+    let event = |id: &str| json!({ "target": { "type": "tenant", "tenant_id": "acme" }, "change_type": "access_policy_updated", "source_event_id": id });
+    let mut generations = Vec::new();
+    for idx in 0..6 {
+        let server = if idx % 2 == 0 { &first } else { &second };
+        let ack = server.post("/v1/events/change", DATA_TOKEN, &event(&format!("evt-{idx}")));
+        assert_eq!(ack.status, 200, "{}", String::from_utf8_lossy(&ack.body));
+        generations.push(ack.json()["generation"].as_u64().unwrap());
+    }
+    assert_eq!(generations, [1, 2, 3, 4, 5, 6], "one sequence across both replicas");
+    let replay = second.post("/v1/events/change", DATA_TOKEN, &event("evt-0")).json();
+    assert_eq!(replay["generation"], 1, "the other replica knows the event's original generation");
+    let health = first.get("/v1/health/context", Some(kyro_e2e::server::ADMIN_TOKEN)).json();
+    assert_eq!(health["freshness_generation"], 6);
+}
