@@ -24,6 +24,9 @@ use kyro_core::{DocumentId, FreshnessMode, MutationOutcome, OwnershipMode, Scope
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+#[cfg(test)]
+mod tests;
+
 use crate::api::{
     ApiError, ChangeEventResult, ContextItem, ContextOmission, ContextPacket,
     DocumentMutationResult, EvidenceDto, FreshnessProof, FreshnessScopeDto, MutationAckDto,
@@ -52,11 +55,72 @@ pub struct Runtime {
     /// Stores that were refused at startup.
     pub refused: Vec<RefusedStore>,
     /// The durable ledger and trace store.
-    pub state: StateStore,
+    pub state: Arc<StateStore>,
+    /// Group-commits retrieve traces.
+    pub traces: TraceWriter,
     /// The reuse cache.
     pub cache: Mutex<ReuseCache>,
     /// Whether the last state-store write failed (evidence unhealthy until one succeeds).
     pub state_unhealthy: std::sync::atomic::AtomicBool,
+}
+
+type TraceReply = tokio::sync::oneshot::Sender<Result<(), String>>;
+
+/// Persists retrieve traces with group commit: concurrent retrieves that finish while a batch is
+/// being written share the next transaction (and its fsync). A retrieve's packet is still only
+/// returned after its own trace is durable.
+pub struct TraceWriter {
+    sender: tokio::sync::mpsc::Sender<(TraceRow, TraceReply)>,
+}
+
+/// The most traces one transaction carries.
+const MAX_TRACE_BATCH: usize = 512;
+
+impl TraceWriter {
+    /// Starts the writer task on the current tokio runtime.
+    pub fn spawn(state: Arc<StateStore>) -> Self {
+        let (sender, mut receiver) = tokio::sync::mpsc::channel::<(TraceRow, TraceReply)>(4096);
+        tokio::spawn(async move {
+            while let Some(first) = receiver.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < MAX_TRACE_BATCH {
+                    match receiver.try_recv() {
+                        Ok(item) => batch.push(item),
+                        Err(_) => break,
+                    }
+                }
+                let (rows, replies): (Vec<TraceRow>, Vec<TraceReply>) = batch.into_iter().unzip();
+                match state.put_traces(&rows).await {
+                    Ok(outcomes) => {
+                        for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                            let _ = reply.send(outcome.map_err(|err| err.to_string()));
+                        }
+                    }
+                    Err(err) => {
+                        let message = err.to_string();
+                        for reply in replies {
+                            let _ = reply.send(Err(message.clone()));
+                        }
+                    }
+                }
+            }
+        });
+        Self { sender }
+    }
+
+    /// Makes one trace durable, waiting for the transaction that carries it to commit.
+    ///
+    /// # Errors
+    ///
+    /// The transaction failed, the trace id was taken, or the writer stopped.
+    pub async fn persist(&self, trace: TraceRow) -> Result<(), String> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.sender
+            .send((trace, reply))
+            .await
+            .map_err(|_| "the trace writer stopped".to_owned())?;
+        answer.await.map_err(|_| "the trace writer stopped".to_owned())?
+    }
 }
 
 /// One stage of a retrieve, for the trace.
@@ -924,7 +988,7 @@ impl Runtime {
             created_at_ms: now,
             body,
         };
-        if let Err(err) = self.state.put_trace(&row).await {
+        if let Err(err) = self.traces.persist(row).await {
             self.mark_state(false);
             tracing::error!(error = %err, "trace persistence failed");
             return Err(ApiError::new(

@@ -22,8 +22,9 @@ use crate::stores::register_all;
 /// mode, any store that was refused.
 pub async fn build_runtime(config_path: &Path) -> anyhow::Result<Arc<Runtime>> {
     let config = ValidatedConfig::load(config_path)?;
-    let state =
-        StateStore::open(&config.state_url).await.context("failed to open the state store")?;
+    let state = Arc::new(
+        StateStore::open(&config.state_url).await.context("failed to open the state store")?,
+    );
     let stores = config.stores.clone();
     let registration = tokio::task::spawn_blocking(move || register_all(&stores))
         .await
@@ -60,6 +61,7 @@ pub async fn build_runtime(config_path: &Path) -> anyhow::Result<Arc<Runtime>> {
         config,
         stores: registration.stores,
         refused: registration.refused,
+        traces: crate::runtime::TraceWriter::spawn(Arc::clone(&state)),
         state,
         cache,
         state_unhealthy: AtomicBool::new(false),

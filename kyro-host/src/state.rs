@@ -762,6 +762,41 @@ impl StateStore {
         Ok(feedback)
     }
 
+    /// Stores several traces in one durable transaction (group commit): one fsync for the batch
+    /// instead of one per trace. Each trace's own outcome is returned in order; a duplicate id
+    /// fails only that trace. When the transaction itself fails, every trace fails.
+    ///
+    /// # Errors
+    ///
+    /// The database failed; nothing of the batch was stored.
+    pub async fn put_traces(
+        &self,
+        traces: &[TraceRow],
+    ) -> Result<Vec<Result<(), StateError>>, StateError> {
+        let db_error = |source| self.database_error("store traces", source);
+        let _write_guard = self.lock_writes().await;
+        let mut tx = self.begin_write().await.map_err(db_error)?;
+        let mut outcomes = Vec::with_capacity(traces.len());
+        for trace in traces {
+            let n_inserted = sqlx::query(INSERT_TRACE)
+                .bind(trace.trace_id.as_str())
+                .bind(trace.tenant_id.as_str())
+                .bind(trace.created_at_ms)
+                .bind(trace.body.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?
+                .rows_affected();
+            outcomes.push(if n_inserted == 0 {
+                Err(StateError::DuplicateTrace { trace_id: trace.trace_id.clone() })
+            } else {
+                Ok(())
+            });
+        }
+        tx.commit().await.map_err(db_error)?;
+        Ok(outcomes)
+    }
+
     /// Reads one trace by id.
     ///
     /// # Errors

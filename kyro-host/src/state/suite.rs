@@ -778,3 +778,20 @@ pub(super) async fn feedback_round_trips_in_arrival_order(url: &str) {
     assert_eq!(store.feedback_for("t-1").await.expect("read feedback"), vec![first, second]);
     assert!(store.feedback_for("t-2").await.expect("read feedback").is_empty());
 }
+
+pub(super) async fn traces_are_stored_in_batches(url: &str) {
+    let store = open(url).await;
+    let trace = |trace_idx: i64| TraceRow {
+        trace_id: format!("batch-{trace_idx}"),
+        tenant_id: "acme".to_owned(),
+        created_at_ms: trace_idx,
+        body: "{}".to_owned(),
+    };
+    store.put_trace(&trace(2)).await.expect("put trace");
+    let outcomes =
+        store.put_traces(&[trace(1), trace(2), trace(3)]).await.expect("the batch commits");
+    assert!(outcomes[0].is_ok() && outcomes[2].is_ok());
+    assert!(matches!(outcomes[1], Err(StateError::DuplicateTrace { .. })), "{outcomes:?}");
+    assert_eq!(store.recent_traces(10).await.expect("recent").len(), 3);
+    assert_eq!(store.get_trace("batch-3").await.expect("get"), Some(trace(3)));
+}

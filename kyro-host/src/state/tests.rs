@@ -248,3 +248,8 @@ fn assert_no_secret(error: &StateError, secret: &str) {
 async fn feedback_round_trips_in_arrival_order() {
     suite::feedback_round_trips_in_arrival_order(&TestDatabase::new().url).await;
 }
+
+#[tokio::test]
+async fn traces_are_stored_in_batches() {
+    suite::traces_are_stored_in_batches(&TestDatabase::new().url).await;
+}

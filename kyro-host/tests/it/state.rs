@@ -228,3 +228,8 @@ async fn wrong_password_error_hides_the_password() {
 async fn feedback_round_trips_in_arrival_order() {
     suite::feedback_round_trips_in_arrival_order(&TestDatabase::new().await.url).await;
 }
+
+#[tokio::test]
+async fn traces_are_stored_in_batches() {
+    suite::traces_are_stored_in_batches(&TestDatabase::new().await.url).await;
+}
