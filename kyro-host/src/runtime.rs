@@ -58,46 +58,52 @@ pub struct Runtime {
     pub state: Arc<StateStore>,
     /// Group-commits retrieve traces.
     pub traces: TraceWriter,
+    /// Group-commits ledger changes.
+    pub changes: ChangeWriter,
     /// The reuse cache.
     pub cache: Mutex<ReuseCache>,
     /// Whether the last state-store write failed (evidence unhealthy until one succeeds).
     pub state_unhealthy: std::sync::atomic::AtomicBool,
 }
 
-type TraceReply = tokio::sync::oneshot::Sender<Result<(), String>>;
+type Reply<O> = tokio::sync::oneshot::Sender<Result<O, String>>;
 
-/// Persists retrieve traces with group commit: concurrent retrieves that finish while a batch is
-/// being written share the next transaction (and its fsync). A retrieve's packet is still only
-/// returned after its own trace is durable.
-pub struct TraceWriter {
-    sender: tokio::sync::mpsc::Sender<(TraceRow, TraceReply)>,
+/// Group commit: items submitted while a batch is being committed share the next commit (one
+/// transaction, one fsync), and each submitter waits for the commit that carries its item.
+/// Retrieve traces and ledger changes both go through one of these.
+pub struct GroupCommit<I, O> {
+    sender: tokio::sync::mpsc::Sender<(I, Reply<O>)>,
 }
 
-/// The most traces one transaction carries.
-const MAX_TRACE_BATCH: usize = 512;
+/// The most items one commit carries.
+const MAX_BATCH: usize = 512;
 
-impl TraceWriter {
-    /// Starts the writer task on the current tokio runtime.
-    pub fn spawn(state: Arc<StateStore>) -> Self {
-        let (sender, mut receiver) = tokio::sync::mpsc::channel::<(TraceRow, TraceReply)>(4096);
+impl<I: Send + 'static, O: Send + 'static> GroupCommit<I, O> {
+    /// Starts the committing task on the current tokio runtime. `commit` makes a batch durable
+    /// and returns each item's own outcome, in order, or fails the whole batch.
+    pub fn spawn<F, Fut>(commit: F) -> Self
+    where
+        F: Fn(Vec<I>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Vec<Result<O, String>>, String>> + Send,
+    {
+        let (sender, mut receiver) = tokio::sync::mpsc::channel::<(I, Reply<O>)>(4096);
         tokio::spawn(async move {
             while let Some(first) = receiver.recv().await {
                 let mut batch = vec![first];
-                while batch.len() < MAX_TRACE_BATCH {
+                while batch.len() < MAX_BATCH {
                     match receiver.try_recv() {
                         Ok(item) => batch.push(item),
                         Err(_) => break,
                     }
                 }
-                let (rows, replies): (Vec<TraceRow>, Vec<TraceReply>) = batch.into_iter().unzip();
-                match state.put_traces(&rows).await {
+                let (items, replies): (Vec<I>, Vec<Reply<O>>) = batch.into_iter().unzip();
+                match commit(items).await {
                     Ok(outcomes) => {
                         for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                            let _ = reply.send(outcome.map_err(|err| err.to_string()));
+                            let _ = reply.send(outcome);
                         }
                     }
-                    Err(err) => {
-                        let message = err.to_string();
+                    Err(message) => {
                         for reply in replies {
                             let _ = reply.send(Err(message.clone()));
                         }
@@ -108,19 +114,47 @@ impl TraceWriter {
         Self { sender }
     }
 
-    /// Makes one trace durable, waiting for the transaction that carries it to commit.
+    /// Submits one item and waits until the commit that carries it is durable.
     ///
     /// # Errors
     ///
-    /// The transaction failed, the trace id was taken, or the writer stopped.
-    pub async fn persist(&self, trace: TraceRow) -> Result<(), String> {
+    /// The commit failed, the item was refused, or the committing task stopped.
+    pub async fn submit(&self, item: I) -> Result<O, String> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.sender
-            .send((trace, reply))
+            .send((item, reply))
             .await
-            .map_err(|_| "the trace writer stopped".to_owned())?;
-        answer.await.map_err(|_| "the trace writer stopped".to_owned())?
+            .map_err(|_| "the committing task stopped".to_owned())?;
+        answer.await.map_err(|_| "the committing task stopped".to_owned())?
     }
+}
+
+/// Group-committed retrieve traces.
+pub type TraceWriter = GroupCommit<TraceRow, ()>;
+
+/// Group-committed ledger changes.
+pub type ChangeWriter = GroupCommit<ChangeInput, ApplyOutcome>;
+
+/// The trace writer over `state`.
+pub fn trace_writer(state: Arc<StateStore>) -> TraceWriter {
+    GroupCommit::spawn(move |rows: Vec<TraceRow>| {
+        let state = Arc::clone(&state);
+        async move {
+            let outcomes = state.put_traces(&rows).await.map_err(|err| err.to_string())?;
+            Ok(outcomes.into_iter().map(|outcome| outcome.map_err(|err| err.to_string())).collect())
+        }
+    })
+}
+
+/// The change writer over `state`.
+pub fn change_writer(state: Arc<StateStore>) -> ChangeWriter {
+    GroupCommit::spawn(move |changes: Vec<ChangeInput>| {
+        let state = Arc::clone(&state);
+        async move {
+            let outcomes = state.apply_changes(&changes).await.map_err(|err| err.to_string())?;
+            Ok(outcomes.into_iter().map(Ok).collect())
+        }
+    })
 }
 
 /// One stage of a retrieve, for the trace.
@@ -988,7 +1022,7 @@ impl Runtime {
             created_at_ms: now,
             body,
         };
-        if let Err(err) = self.traces.persist(row).await {
+        if let Err(err) = self.traces.submit(row).await {
             self.mark_state(false);
             tracing::error!(error = %err, "trace persistence failed");
             return Err(ApiError::new(
@@ -1052,7 +1086,7 @@ impl Runtime {
         input: ChangeInput,
         invalidations: &[Invalidation],
     ) -> Result<(ApplyOutcome, usize), ApiError> {
-        let outcome = self.state.apply_change(&input).await.map_err(|err| {
+        let outcome = self.changes.submit(input).await.map_err(|err| {
             self.mark_state(false);
             tracing::error!(error = %err, "planner state persistence failed");
             ApiError::new(

@@ -391,6 +391,7 @@ const DOCUMENT_KEYS_PER_LOOKUP: usize = 200;
 const SELECT_GENERATION: &str = "SELECT value FROM kyro_generation WHERE id = 1";
 const INCREMENT_GENERATION: &str =
     "UPDATE kyro_generation SET value = value + 1 WHERE id = 1 RETURNING value";
+const DECREMENT_GENERATION: &str = "UPDATE kyro_generation SET value = value - 1 WHERE id = 1";
 const INSERT_PROCESSED_EVENT: &str = "INSERT INTO kyro_processed_event \
      (source_event_id, generation, fingerprint, processed_at_ms) VALUES ($1, $2, $3, $4) \
      ON CONFLICT (source_event_id) DO NOTHING";
@@ -470,18 +471,50 @@ impl StateStore {
     /// A watermark above `i64::MAX` ([`StateError::OutOfRange`], checked before anything is
     /// written), or the database failed; then nothing was applied.
     pub async fn apply_change(&self, change: &ChangeInput) -> Result<ApplyOutcome, StateError> {
+        let db_error = |source| self.database_error("apply a change", source);
+        let _write_guard = self.lock_writes().await;
+        let mut tx = self.begin_write().await.map_err(db_error)?;
+        let outcome = self.apply_in(&mut tx, change).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(outcome)
+    }
+
+    /// Applies several changes in one durable transaction (group commit), in order: each gets
+    /// its own generation, and replays (also of an earlier change in the same batch) are
+    /// recognized as in [`StateStore::apply_change`]. Returns after the commit.
+    ///
+    /// # Errors
+    ///
+    /// The database failed; nothing of the batch was applied.
+    pub async fn apply_changes(
+        &self,
+        changes: &[ChangeInput],
+    ) -> Result<Vec<ApplyOutcome>, StateError> {
+        let db_error = |source| self.database_error("apply changes", source);
+        let _write_guard = self.lock_writes().await;
+        let mut tx = self.begin_write().await.map_err(db_error)?;
+        let mut outcomes = Vec::with_capacity(changes.len());
+        for change in changes {
+            outcomes.push(self.apply_in(&mut tx, change).await?);
+        }
+        tx.commit().await.map_err(db_error)?;
+        Ok(outcomes)
+    }
+
+    async fn apply_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        change: &ChangeInput,
+    ) -> Result<ApplyOutcome, StateError> {
         const OPERATION: &str = "apply a change";
         let scope_rows = scope_rows(&change.scope_keys);
         let document_rows = document_rows(&change.documents)?;
         let db_error = |source| self.database_error(OPERATION, source);
 
-        let _write_guard = self.lock_writes().await;
-        let mut tx = self.begin_write().await.map_err(db_error)?;
-
         // Increment first: the lock this takes orders concurrent appliers, so the dedupe
         // check below sees every event committed before this transaction.
         let generation_value: i64 = sqlx::query(INCREMENT_GENERATION)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut **tx)
             .await
             .and_then(|row| row.try_get(0))
             .map_err(db_error)?;
@@ -493,20 +526,21 @@ impl StateStore {
                 .bind(generation_value)
                 .bind(change.fingerprint.as_str())
                 .bind(change.now_ms)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await
                 .map_err(db_error)?
                 .rows_affected();
             if n_inserted == 0 {
                 let row = sqlx::query(SELECT_PROCESSED_EVENT)
                     .bind(source_event_id.as_str())
-                    .fetch_one(&mut *tx)
+                    .fetch_one(&mut **tx)
                     .await
                     .map_err(db_error)?;
                 let original_generation: i64 = row.try_get("generation").map_err(db_error)?;
                 let original_fingerprint: String = row.try_get("fingerprint").map_err(db_error)?;
-                // Undo the increment: a replay changes nothing.
-                tx.rollback().await.map_err(db_error)?;
+                // Undo the increment: a replay changes nothing. The counter's row lock is still
+                // held by this transaction, so nobody incremented in between.
+                sqlx::query(DECREMENT_GENERATION).execute(&mut **tx).await.map_err(db_error)?;
                 let generation = to_u64("generation", original_generation)?;
                 return Ok(if original_fingerprint == change.fingerprint {
                     ApplyOutcome::Replayed { generation }
@@ -530,7 +564,7 @@ impl StateStore {
             for &(key, trigger) in chunk {
                 query = query.bind(key).bind(generation_value).bind(change.now_ms).bind(trigger);
             }
-            query.execute(&mut *tx).await.map_err(db_error)?;
+            query.execute(&mut **tx).await.map_err(db_error)?;
         }
 
         for chunk in document_rows.chunks(DOCUMENT_ROWS_PER_STATEMENT) {
@@ -556,10 +590,9 @@ impl StateStore {
                     .bind(row.tombstone)
                     .bind(row.event_timestamp_ms);
             }
-            query.execute(&mut *tx).await.map_err(db_error)?;
+            query.execute(&mut **tx).await.map_err(db_error)?;
         }
 
-        tx.commit().await.map_err(db_error)?;
         Ok(ApplyOutcome::Applied { generation })
     }
 

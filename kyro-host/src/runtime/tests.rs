@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::TraceWriter;
+use super::trace_writer;
 use crate::state::{StateStore, TraceRow};
 
 fn trace(trace_id: &str) -> TraceRow {
@@ -23,13 +23,13 @@ async fn concurrent_traces_are_all_durable_and_a_duplicate_fails_alone() {
         StateStore::open(&format!("sqlite://{}", dir.join("state.db").display())).await.unwrap(),
     );
     state.put_trace(&trace("taken")).await.unwrap();
-    let writer = Arc::new(TraceWriter::spawn(Arc::clone(&state)));
+    let writer = Arc::new(trace_writer(Arc::clone(&state)));
     let mut tasks = Vec::new();
     for idx in 0..64 {
         let writer = Arc::clone(&writer);
-        tasks.push(tokio::spawn(async move { writer.persist(trace(&format!("t-{idx}"))).await }));
+        tasks.push(tokio::spawn(async move { writer.submit(trace(&format!("t-{idx}"))).await }));
     }
-    let duplicate = writer.persist(trace("taken")).await;
+    let duplicate = writer.submit(trace("taken")).await;
     for task in tasks {
         task.await.unwrap().unwrap();
     }

@@ -795,3 +795,36 @@ pub(super) async fn traces_are_stored_in_batches(url: &str) {
     assert_eq!(store.recent_traces(10).await.expect("recent").len(), 3);
     assert_eq!(store.get_trace("batch-3").await.expect("get"), Some(trace(3)));
 }
+
+pub(super) async fn batches_apply_in_order_and_recognize_replays_inside_the_batch(url: &str) {
+    let store = open(url).await;
+    let batch = [
+        event_change("e-1", "fp-1", &["tenant:acme"]),
+        event_change("e-2", "fp-2", &["tenant:acme"]),
+        event_change("e-1", "fp-1", &["tenant:other"]),
+        event_change("e-1", "fp-changed", &["tenant:other"]),
+        invalidation(&["all"]),
+    ];
+    let outcomes = store.apply_changes(&batch).await.expect("the batch commits");
+    assert_eq!(
+        outcomes,
+        [
+            ApplyOutcome::Applied { generation: 1 },
+            ApplyOutcome::Applied { generation: 2 },
+            ApplyOutcome::Replayed { generation: 1 },
+            ApplyOutcome::Conflict { generation: 1 },
+            ApplyOutcome::Applied { generation: 3 },
+        ]
+    );
+    assert_eq!(store.current_generation().await.expect("current generation"), 3);
+    let view = store
+        .read_freshness(&keys(&["tenant:acme", "tenant:other", "all"]), &[])
+        .await
+        .expect("read");
+    assert_eq!(view.scope_generations, [("tenant:acme".to_owned(), 2), ("all".to_owned(), 3)]);
+    // A single change after the batch continues the sequence.
+    assert_eq!(
+        store.apply_change(&invalidation(&["all"])).await.expect("apply"),
+        ApplyOutcome::Applied { generation: 4 }
+    );
+}

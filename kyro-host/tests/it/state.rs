@@ -233,3 +233,11 @@ async fn feedback_round_trips_in_arrival_order() {
 async fn traces_are_stored_in_batches() {
     suite::traces_are_stored_in_batches(&TestDatabase::new().await.url).await;
 }
+
+#[tokio::test]
+async fn batches_apply_in_order_and_recognize_replays_inside_the_batch() {
+    suite::batches_apply_in_order_and_recognize_replays_inside_the_batch(
+        &TestDatabase::new().await.url,
+    )
+    .await;
+}
