@@ -22,5 +22,9 @@ cargo clippy -p kyro-connector-sdk --locked -- -D warnings
 echo "==> cargo build (plugins, fixtures and the kyro binary the tests load and start)"
 cargo build --workspace --locked
 
+if [ -z "${KYRO_QDRANT_URL:-}" ]; then
+  echo "==> qdrant server tests not run: set KYRO_QDRANT_URL to a Qdrant 1.x gRPC endpoint (examples/qdrant-live/) to run them"
+fi
+
 echo "==> cargo test"
 INSTA_UPDATE=no cargo test --workspace --locked
