@@ -17,6 +17,7 @@ pub mod freshness;
 pub mod limits;
 pub mod planner;
 pub mod scope;
+pub mod time;
 
 #[cfg(test)]
 mod tests;

@@ -144,3 +144,12 @@ fn metadata_and_ids() {
     assert!(DocumentId::new("d".repeat(1024)).is_ok());
     assert!(DocumentId::new("d".repeat(1025)).is_err());
 }
+
+#[test]
+fn rfc3339_formats_utc_instants() {
+    use crate::time::{rfc3339_millis, rfc3339_seconds};
+    assert_eq!(rfc3339_seconds(0), "1970-01-01T00:00:00Z");
+    assert_eq!(rfc3339_seconds(951_782_400_000), "2000-02-29T00:00:00Z");
+    assert_eq!(rfc3339_millis(1_795_651_199_999), "2026-11-25T23:59:59.999Z");
+    assert_eq!(rfc3339_millis(-1), "1969-12-31T23:59:59.999Z");
+}

@@ -608,24 +608,7 @@ fn number_of(text: &str) -> Option<i64> {
 
 /// Formats milliseconds since the epoch as RFC 3339 UTC with millisecond precision.
 pub fn rfc3339_ms(ms: i64) -> String {
-    let days = ms.div_euclid(86_400_000);
-    let rem = ms.rem_euclid(86_400_000);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3_600_000,
-        rem % 3_600_000 / 60_000,
-        rem % 60_000 / 1000,
-        rem % 1000
-    )
+    kyro_core::time::rfc3339_millis(ms)
 }
 
 /// `POST /v1/context/invalidate`.
