@@ -140,6 +140,9 @@ fn quickstart(dir: Option<PathBuf>, plugin: Option<PathBuf>, listen: &str) -> an
         .context("failed to start the async runtime")?;
     runtime.block_on(async {
         let runtime = kyro_host::serve::build_runtime(&config).await?;
+        // Bind before the tour, so the address is taken (or refused) before anything is printed
+        // and accepts connections as soon as the instructions say so.
+        let listener = kyro_host::serve::bind(&runtime).await?;
         kyro_host::quickstart::tour(&runtime, &mut stdout).await?;
         write!(
             stdout,
@@ -148,7 +151,7 @@ fn quickstart(dir: Option<PathBuf>, plugin: Option<PathBuf>, listen: &str) -> an
         )?;
         stdout.flush()?;
         drop(stdout);
-        kyro_host::serve::serve(runtime).await
+        kyro_host::serve::serve_on(listener, runtime).await
     })
 }
 

@@ -75,9 +75,30 @@ pub async fn build_runtime(config_path: &Path) -> anyhow::Result<Arc<Runtime>> {
 ///
 /// The address cannot be bound.
 pub async fn serve(runtime: Arc<Runtime>) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(runtime.config.listen)
+    let listener = bind(&runtime).await?;
+    serve_on(listener, runtime).await
+}
+
+/// Binds the configured listen address, so a caller can announce it before serving.
+///
+/// # Errors
+///
+/// The address cannot be bound.
+pub async fn bind(runtime: &Runtime) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(runtime.config.listen)
         .await
-        .with_context(|| format!("failed to listen on {}", runtime.config.listen))?;
+        .with_context(|| format!("failed to listen on {}", runtime.config.listen))
+}
+
+/// Serves `runtime` on an already bound listener until SIGTERM or ctrl-c.
+///
+/// # Errors
+///
+/// The server failed.
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    runtime: Arc<Runtime>,
+) -> anyhow::Result<()> {
     let address = listener.local_addr().context("failed to read the bound address")?;
     tracing::info!(%address, "kyro serving");
     let _ = writeln!(std::io::stderr().lock(), "kyro listening on http://{address}");
