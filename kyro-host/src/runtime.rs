@@ -1154,30 +1154,7 @@ impl Runtime {
             now_ms: now_ms(),
         };
         let invalidation = Invalidation::for_target(&change.target, &change.scope);
-        match self.apply(input, &[invalidation]).await? {
-            (ApplyOutcome::Applied { generation }, entries_invalidated) => Ok(ChangeEventResult {
-                accepted: true,
-                generation,
-                entries_invalidated,
-                detail: None,
-            }),
-            (ApplyOutcome::Replayed { generation }, _) => Ok(ChangeEventResult {
-                accepted: true,
-                generation,
-                entries_invalidated: 0,
-                detail: Some(
-                    "source_event_id was already processed; its original generation is returned"
-                        .to_owned(),
-                ),
-            }),
-            (ApplyOutcome::Conflict { generation }, _) => Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "VALIDATION_FAILED",
-                format!(
-                    "source_event_id was already processed at generation {generation} with a different body"
-                ),
-            )),
-        }
+        change_result(self.apply(input, &[invalidation]).await?, "source_event_id")
     }
 
     /// `POST /v1/context/invalidate`.
@@ -1214,29 +1191,7 @@ impl Runtime {
             now_ms: now_ms(),
         };
         let invalidation = Invalidation::for_target(&target, &scope);
-        match self.apply(input, &[invalidation]).await? {
-            (ApplyOutcome::Applied { generation }, entries_invalidated) => Ok(ChangeEventResult {
-                accepted: true,
-                generation,
-                entries_invalidated,
-                detail: None,
-            }),
-            (ApplyOutcome::Replayed { generation }, _) => Ok(ChangeEventResult {
-                accepted: true,
-                generation,
-                entries_invalidated: 0,
-                detail: Some(
-                    "Idempotency-Key already used; original generation returned".to_owned(),
-                ),
-            }),
-            (ApplyOutcome::Conflict { generation }, _) => Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "VALIDATION_FAILED",
-                format!(
-                    "Idempotency-Key was used at generation {generation} with a different body"
-                ),
-            )),
-        }
+        change_result(self.apply(input, &[invalidation]).await?, "Idempotency-Key")
     }
 
     fn write_through_store(&self, scope: &Scope) -> Result<Arc<RegisteredStore>, ApiError> {
@@ -1358,6 +1313,34 @@ impl Runtime {
                 verified,
             },
         })
+    }
+}
+
+/// The answer to a change event or invalidation, from the ledger's outcome; `key_name` names
+/// the idempotency key the caller sent (`source_event_id` or `Idempotency-Key`).
+fn change_result(
+    (outcome, entries_invalidated): (ApplyOutcome, usize),
+    key_name: &str,
+) -> Result<ChangeEventResult, ApiError> {
+    match outcome {
+        ApplyOutcome::Applied { generation } => {
+            Ok(ChangeEventResult { accepted: true, generation, entries_invalidated, detail: None })
+        }
+        ApplyOutcome::Replayed { generation } => Ok(ChangeEventResult {
+            accepted: true,
+            generation,
+            entries_invalidated: 0,
+            detail: Some(format!(
+                "{key_name} was already processed; its original generation is returned"
+            )),
+        }),
+        ApplyOutcome::Conflict { generation } => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "VALIDATION_FAILED",
+            format!(
+                "{key_name} was already processed at generation {generation} with a different body"
+            ),
+        )),
     }
 }
 
