@@ -11,6 +11,9 @@ echo "==> setting up PostgreSQL with pgvector"
 scripts/setup-postgres.sh
 export KYRO_TEST_DATABASE_URL="${KYRO_TEST_DATABASE_URL:-postgres://kyro:kyro@127.0.0.1:5432/kyro_test}"
 
+# A one-shot build gains nothing from incremental caches and they cost gigabytes of disk.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 
