@@ -16,6 +16,7 @@ pub mod filter;
 pub mod freshness;
 pub mod limits;
 pub mod planner;
+pub mod replay;
 pub mod scope;
 pub mod time;
 

@@ -132,7 +132,7 @@ impl CacheEntry {
 }
 
 /// Which cache entries a change covers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum Invalidation {
     /// Every entry.
     All,
