@@ -7,6 +7,13 @@
 //! default_freshness = "balanced"    # strict | balanced | eventual
 //! state = "sqlite://kyro-state.db"  # relative sqlite paths are resolved next to this file;
 //!                                   # or state = { env = "KYRO_STATE_URL" } for postgres://...
+//! reuse_cache_entries = 10000
+//! trace_retention_hours = 168       # evidence retention, enforced every ten minutes
+//! feedback_retention_hours = 720
+//! capture_retention_hours = 168     # default: trace_retention_hours
+//! capture_max_steps = 10000         # replay capture bound; 0 turns capture off
+//! shadow_session_ttl_secs = 900
+//! max_shadow_sessions = 8
 //!
 //! [tokens]
 //! data = [{ token = { env = "KYRO_DATA_TOKEN" }, tenants = ["acme"] }]
@@ -191,6 +198,16 @@ pub struct HostConfig {
     pub reuse_cache_entries: Option<usize>,
     /// Trace retention, in hours (default 168).
     pub trace_retention_hours: Option<u64>,
+    /// Feedback retention, in hours (default 720).
+    pub feedback_retention_hours: Option<u64>,
+    /// Replay capture retention, in hours (default: the trace retention).
+    pub capture_retention_hours: Option<u64>,
+    /// The most replay capture steps kept (default 10000; 0 turns capture off).
+    pub capture_max_steps: Option<usize>,
+    /// How long a shadow session lives, in seconds (default 900).
+    pub shadow_session_ttl_secs: Option<u64>,
+    /// The most shadow sessions alive at once (default 8).
+    pub max_shadow_sessions: Option<usize>,
     /// Tokens.
     #[serde(default)]
     pub tokens: TokensConfig,
@@ -251,6 +268,16 @@ pub struct ValidatedConfig {
     pub reuse_cache_entries: usize,
     /// Trace retention.
     pub trace_retention: Duration,
+    /// Feedback retention.
+    pub feedback_retention: Duration,
+    /// Replay capture retention.
+    pub capture_retention: Duration,
+    /// The most capture steps kept; 0 when capture is off.
+    pub capture_max_steps: usize,
+    /// Shadow session lifetime.
+    pub shadow_session_ttl: Duration,
+    /// The most shadow sessions alive at once.
+    pub max_shadow_sessions: usize,
     /// Data-plane tokens.
     pub data_tokens: Vec<ValidatedToken>,
     /// Observability-plane tokens.
@@ -309,6 +336,23 @@ impl HostConfig {
         if retention_hours == 0 {
             return Err(invalid("trace_retention_hours", "must be at least 1"));
         }
+        let hours = |key: &str, value: Option<u64>, default: u64| {
+            let value = value.unwrap_or(default);
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1"));
+            }
+            Ok(Duration::from_secs(value.saturating_mul(3600)))
+        };
+        let feedback_retention =
+            hours("feedback_retention_hours", self.feedback_retention_hours, 720)?;
+        let capture_retention =
+            hours("capture_retention_hours", self.capture_retention_hours, retention_hours)?;
+        let capture_max_steps = self.capture_max_steps.unwrap_or(10_000);
+        let shadow_session_ttl = Duration::from_secs(self.shadow_session_ttl_secs.unwrap_or(900));
+        if shadow_session_ttl.is_zero() {
+            return Err(invalid("shadow_session_ttl_secs", "must be at least 1"));
+        }
+        let max_shadow_sessions = self.max_shadow_sessions.unwrap_or(8);
         let tokens = |plane: &str,
                       tokens: &[TokenConfig]|
          -> Result<Vec<ValidatedToken>, ConfigError> {
@@ -401,6 +445,11 @@ impl HostConfig {
             state_url,
             reuse_cache_entries,
             trace_retention: Duration::from_secs(retention_hours * 3600),
+            feedback_retention,
+            capture_retention,
+            capture_max_steps,
+            shadow_session_ttl,
+            max_shadow_sessions,
             data_tokens,
             observability_tokens,
             admin_tokens,

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod certify;
 pub mod config;
+pub mod evidence;
 pub mod inspect;
 pub mod quickstart;
 pub mod runtime;

@@ -59,6 +59,22 @@ enum Command {
         #[arg(long)]
         junit: Option<PathBuf>,
     },
+    /// Re-run an exported replay capture against a configuration and print the diff (a cutover
+    /// gate): exits 0 when the candidate answered every step alike, 1 when it did not, 2 on error.
+    Replay {
+        /// The candidate's configuration file.
+        #[arg(long, default_value = "kyro.toml")]
+        config: PathBuf,
+        /// The capture, as exported by `GET /v1/replay/capture`.
+        #[arg(long)]
+        capture: PathBuf,
+        /// Also write the diff report here.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Let captured upserts and deletes reach the candidate's stores.
+        #[arg(long)]
+        allow_mutations: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -106,6 +122,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Certify { plugin, store_config, report_json, junit } => {
             certify(&plugin, &store_config, report_json.as_deref(), junit.as_deref())
+        }
+        Command::Replay { config, capture, output, allow_mutations } => {
+            match replay(&config, &capture, output.as_deref(), allow_mutations) {
+                Ok(true) => Ok(ExitCode::SUCCESS),
+                Ok(false) => Ok(ExitCode::from(1)),
+                Err(err) => {
+                    let _ = writeln!(std::io::stderr().lock(), "error: {err:#}");
+                    Ok(ExitCode::from(2))
+                }
+            }
         }
         Command::Plugin { command: PluginCommand::Inspect { path, json } } => {
             let inspection = kyro_host::inspect::inspect(&path)?;
@@ -211,4 +237,35 @@ fn certify(
             Ok(ExitCode::from(2))
         }
     }
+}
+
+fn replay(
+    config: &Path,
+    capture: &Path,
+    output: Option<&Path>,
+    allow_mutations: bool,
+) -> anyhow::Result<bool> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")?;
+    let (identical, report) =
+        runtime.block_on(kyro_host::evidence::replay_command(config, capture, allow_mutations))?;
+    let text = serde_json::to_string_pretty(&report)? + "\n";
+    if let Some(output) = output {
+        std::fs::write(output, &text)
+            .with_context(|| format!("failed to write {}", output.display()))?;
+    }
+    std::io::stdout().lock().write_all(text.as_bytes())?;
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "replay: {} of {} steps compared, {} changed, {} missing, {} refused: {}",
+        report["steps_compared"],
+        report["baseline_steps"],
+        report["steps_changed"],
+        report["missing_in_candidate"].as_array().map_or(0, Vec::len),
+        report["refused_steps"].as_array().map_or(0, Vec::len),
+        if identical { "identical" } else { "DIFFERS" }
+    );
+    Ok(identical)
 }

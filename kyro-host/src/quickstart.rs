@@ -212,7 +212,17 @@ async fn upsert(
         Some(Revision::new(revision)?),
     )?;
     let id = document.id().clone();
-    runtime.mutate(scope, Some(document), id).await?;
+    let body = serde_json::json!({
+        "scope": { "tenant_id": tenant, "namespace": "support" },
+        "document": {
+            "id": id.as_str(),
+            "embedding": embed(content),
+            "content": content,
+            "metadata": { "topic": topic },
+            "revision": revision,
+        },
+    });
+    runtime.mutate(&runtime.live, scope, Some(document), id, &body).await?;
     Ok(())
 }
 
@@ -235,10 +245,11 @@ pub async fn tour(runtime: &Arc<Runtime>, out: &mut dyn Write) -> anyhow::Result
         out,
         "\n2. A scoped retrieve for tenant acme: \"{query}\" (balanced). Globex's refund policy never appears."
     )?;
-    let packet = runtime.retrieve(retrieve_request("acme", query, "balanced")).await?;
+    let packet =
+        runtime.retrieve(&runtime.live, retrieve_request("acme", query, "balanced")).await?;
     write!(out, "{}", describe_packet(&packet))?;
     writeln!(out, "\n   The same question again is served from the reuse cache:")?;
-    let packet = runtime.retrieve(retrieve_request("acme", query, "strict")).await?;
+    let packet = runtime.retrieve(&runtime.live, retrieve_request("acme", query, "strict")).await?;
     write!(out, "{}", describe_packet(&packet))?;
     writeln!(
         out,
@@ -257,8 +268,9 @@ pub async fn tour(runtime: &Arc<Runtime>, out: &mut dyn Write) -> anyhow::Result
         timestamp: None,
     };
     let body: Value = serde_json::to_value(&event)?;
-    let result =
-        runtime.change_event(event.validate()?, event.source_event_id.clone(), &body).await?;
+    let result = runtime
+        .change_event(&runtime.live, event.validate()?, event.source_event_id.clone(), &body)
+        .await?;
     writeln!(
         out,
         "   acknowledged at generation {} ({} reuse entries invalidated)",
@@ -268,7 +280,7 @@ pub async fn tour(runtime: &Arc<Runtime>, out: &mut dyn Write) -> anyhow::Result
         out,
         "\n4. A strict retrieve refuses the stale reuse and prunes the store's stale revision 1:"
     )?;
-    let packet = runtime.retrieve(retrieve_request("acme", query, "strict")).await?;
+    let packet = runtime.retrieve(&runtime.live, retrieve_request("acme", query, "strict")).await?;
     write!(out, "{}", describe_packet(&packet))?;
     writeln!(
         out,
@@ -283,7 +295,8 @@ pub async fn tour(runtime: &Arc<Runtime>, out: &mut dyn Write) -> anyhow::Result
         "2",
     )
     .await?;
-    let packet = runtime.retrieve(retrieve_request("acme", query, "balanced")).await?;
+    let packet =
+        runtime.retrieve(&runtime.live, retrieve_request("acme", query, "balanced")).await?;
     write!(out, "{}", describe_packet(&packet))?;
     Ok(())
 }

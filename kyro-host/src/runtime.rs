@@ -8,7 +8,7 @@
 //! - every retrieve's trace is durable before its packet is returned;
 //! - connector output is re-checked (scope, ids, counts) before it can reach a packet.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -20,7 +20,8 @@ use kyro_core::planner::{
     Invalidation, ItemVerdict, LedgerFacts, Note, PacketStatus, ReuseCache, Severity, StoreFacts,
     assess_item, decide, packet_status,
 };
-use kyro_core::{DocumentId, FreshnessMode, MutationOutcome, OwnershipMode, Scope};
+use kyro_core::replay::{Candidate, DocumentPlan, Observed, ReplayItem, StepPlan};
+use kyro_core::{DocumentId, FreshnessMode, MutationOutcome, OwnershipMode, Scope, Watermark};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -35,7 +36,8 @@ use crate::api::{
 };
 use crate::config::ValidatedConfig;
 use crate::state::{
-    ApplyOutcome, ChangeInput, DocumentChange, DocumentKey, ScopeChange, StateStore, TraceRow,
+    ApplyOutcome, CaptureRow, ChangeInput, DocumentChange, DocumentKey, ScopeChange, StateStore,
+    TraceRow,
 };
 use crate::stores::{RefusedStore, RegisteredStore};
 
@@ -54,16 +56,135 @@ pub struct Runtime {
     pub stores: Vec<Arc<RegisteredStore>>,
     /// Stores that were refused at startup.
     pub refused: Vec<RefusedStore>,
-    /// The durable ledger and trace store.
+    /// The live session: the durable ledger, traces, feedback and capture.
+    pub live: Arc<Session>,
+    /// Shadow sessions by id.
+    pub shadows: Mutex<HashMap<String, Arc<Session>>>,
+}
+
+/// Which evidence a failed or successful operation concerns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Evidence {
+    /// Retrieve traces.
+    Trace,
+    /// Feedback.
+    Feedback,
+    /// Replay capture.
+    Capture,
+    /// The freshness ledger.
+    PlannerState,
+}
+
+impl Evidence {
+    /// Every kind, with its health-report name.
+    pub const ALL: [(Self, &'static str); 4] = [
+        (Self::Trace, "trace"),
+        (Self::Feedback, "feedback"),
+        (Self::Capture, "capture"),
+        (Self::PlannerState, "planner_state"),
+    ];
+
+    /// The contract's `*_EVIDENCE_UNHEALTHY` code for this kind.
+    pub fn unhealthy_code(self) -> &'static str {
+        match self {
+            Self::Trace => "TRACE_EVIDENCE_UNHEALTHY",
+            Self::Feedback => "FEEDBACK_EVIDENCE_UNHEALTHY",
+            Self::Capture => "REPLAY_CAPTURE_EVIDENCE_UNHEALTHY",
+            Self::PlannerState => "PLANNER_STATE_EVIDENCE_UNHEALTHY",
+        }
+    }
+
+    fn slot(self) -> usize {
+        self as usize
+    }
+}
+
+/// The state one session serves from: the live runtime's, or a shadow session's own.
+pub struct Session {
+    /// The shadow session id; `None` for the live session.
+    pub id: Option<String>,
+    /// The durable ledger, traces, feedback and capture.
     pub state: Arc<StateStore>,
-    /// Group-commits retrieve traces.
+    /// Group-commits retrieve traces (with their capture steps).
     pub traces: TraceWriter,
-    /// Group-commits ledger changes.
+    /// Group-commits ledger changes (with their capture steps).
     pub changes: ChangeWriter,
     /// The reuse cache.
     pub cache: Mutex<ReuseCache>,
-    /// Whether the last state-store write failed (evidence unhealthy until one succeeds).
-    pub state_unhealthy: std::sync::atomic::AtomicBool,
+    /// Whether the last write of each evidence kind failed, by [`Evidence`].
+    unhealthy: [std::sync::atomic::AtomicBool; 4],
+    /// Whether serving steps are captured.
+    pub capture: bool,
+    /// Whether connector mutations are allowed (always for the live session).
+    pub allow_mutations: bool,
+    /// When a shadow session expires, in Unix milliseconds.
+    pub expires_at_ms: Option<i64>,
+    /// A shadow session's private directory, removed with the session.
+    pub directory: Option<std::path::PathBuf>,
+}
+
+impl Session {
+    /// A session over `state`, with writers started on the current tokio runtime.
+    pub fn new(state: Arc<StateStore>, cache_entries: usize, capture: bool) -> Self {
+        Self {
+            id: None,
+            traces: trace_writer(Arc::clone(&state)),
+            changes: change_writer(Arc::clone(&state)),
+            state,
+            cache: Mutex::new(ReuseCache::new(cache_entries)),
+            unhealthy: Default::default(),
+            capture,
+            allow_mutations: true,
+            expires_at_ms: None,
+            directory: None,
+        }
+    }
+
+    /// Records whether the latest operation on some evidence succeeded.
+    pub fn mark(&self, evidence: &[Evidence], healthy: bool) {
+        for kind in evidence {
+            self.unhealthy[kind.slot()].store(!healthy, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the last write of `evidence` failed.
+    pub fn is_unhealthy(&self, evidence: Evidence) -> bool {
+        self.unhealthy[evidence.slot()].load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The names of the evidence kinds whose last write failed.
+    pub fn failures(&self) -> Vec<&'static str> {
+        Evidence::ALL
+            .iter()
+            .filter(|(kind, _)| self.is_unhealthy(*kind))
+            .map(|(_, name)| *name)
+            .collect()
+    }
+
+    /// Refuses a read of `evidence` while its last write failed: a report built from it would
+    /// silently miss what could not be stored.
+    ///
+    /// # Errors
+    ///
+    /// 503 with the kind's `*_EVIDENCE_UNHEALTHY` code.
+    pub fn require_healthy(&self, evidence: &[Evidence]) -> Result<(), ApiError> {
+        match evidence.iter().find(|kind| self.is_unhealthy(**kind)) {
+            Some(kind) => Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                kind.unhealthy_code(),
+                "evidence persistence failed recently; reports are refused until it recovers",
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Some(directory) = &self.directory {
+            let _ = std::fs::remove_dir_all(directory);
+        }
+    }
 }
 
 type Reply<O> = tokio::sync::oneshot::Sender<Result<O, String>>;
@@ -378,6 +499,8 @@ fn query_hash(valid: &ValidRetrieve) -> String {
 
 /// What a retrieve produced, before it is turned into the wire packet.
 struct Assembled {
+    /// What the backend returned, checked, before pruning (for the replay capture).
+    candidates: Vec<Candidate>,
     items: Vec<(CachedItem, &'static str)>,
     omissions: Vec<ContextOmission>,
     notes: Vec<Note>,
@@ -391,6 +514,105 @@ struct Assembled {
 }
 
 impl Runtime {
+    /// The session a request is served in: the live one, or the named shadow session.
+    ///
+    /// # Errors
+    ///
+    /// 404 `NOT_FOUND` when no live shadow session has that id (an expired one is dropped).
+    pub fn session(&self, shadow_id: Option<&str>) -> Result<Arc<Session>, ApiError> {
+        let Some(id) = shadow_id else { return Ok(Arc::clone(&self.live)) };
+        let not_found = |message: &str| ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", message);
+        let mut shadows = self.shadows.lock().map_err(|_| not_found("no such shadow session"))?;
+        match shadows.get(id) {
+            Some(session) if session.expires_at_ms.is_none_or(|expires| expires > now_ms()) => {
+                Ok(Arc::clone(session))
+            }
+            Some(_) => {
+                shadows.remove(id);
+                Err(not_found("the shadow session expired"))
+            }
+            None => Err(not_found("no shadow session with that id")),
+        }
+    }
+
+    /// Drops every expired shadow session (its private state goes with it).
+    pub fn expire_shadow_sessions(&self) {
+        let now = now_ms();
+        if let Ok(mut shadows) = self.shadows.lock() {
+            shadows.retain(|_, session| session.expires_at_ms.is_none_or(|expires| expires > now));
+        }
+    }
+
+    /// Starts a shadow session seeded from `primer`: its own ledger, traces, feedback and
+    /// capture in a private SQLite file, its own reuse cache, the live stores for reads.
+    /// Returns the session id and when it expires (Unix milliseconds).
+    ///
+    /// # Errors
+    ///
+    /// 503 `GATEWAY_OVERLOADED` when the configured number of sessions is alive, or
+    /// `PLANNER_STATE_PERSISTENCE_FAILED` when its state could not be created.
+    pub async fn create_shadow_session(
+        &self,
+        primer: &crate::state::Primer,
+        allow_mutations: bool,
+    ) -> Result<(String, i64), ApiError> {
+        self.expire_shadow_sessions();
+        let n_alive = self.shadows.lock().map(|shadows| shadows.len()).unwrap_or(usize::MAX);
+        if n_alive >= self.config.max_shadow_sessions {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "GATEWAY_OVERLOADED",
+                format!(
+                    "{n_alive} shadow sessions are alive, the configured maximum; retry after one expires"
+                ),
+            ));
+        }
+        let id = format!("sh_{}", uuid::Uuid::new_v4().simple());
+        let directory = std::env::temp_dir().join(format!("kyro-shadow-{id}"));
+        let failed = |what: &str, err: &dyn std::fmt::Display| {
+            tracing::error!(error = %err, "shadow session {what} failed");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "PLANNER_STATE_PERSISTENCE_FAILED",
+                format!("the shadow session's state could not be {what}"),
+            )
+        };
+        std::fs::create_dir_all(&directory).map_err(|err| failed("created", &err))?;
+        let url = format!("sqlite://{}", directory.join("state.db").display());
+        // sqlx's migrator future is not `Send` (a higher-ranked lifetime), so the open runs to
+        // completion on a blocking thread of its own instead of inside this handler's future.
+        let handle = tokio::runtime::Handle::current();
+        let primer = primer.clone();
+        let opened = tokio::task::spawn_blocking(move || {
+            handle.block_on(async move {
+                let state = StateStore::open(&url).await?;
+                state.seed(&primer).await?;
+                Ok::<_, crate::state::StateError>(state)
+            })
+        })
+        .await
+        .map_err(|err| failed("opened", &err))?;
+        let state = match opened {
+            Ok(state) => state,
+            Err(err) => {
+                let _ = std::fs::remove_dir_all(&directory);
+                return Err(failed("seeded", &err));
+            }
+        };
+        let expires_at_ms = now_ms().saturating_add(
+            i64::try_from(self.config.shadow_session_ttl.as_millis()).unwrap_or(i64::MAX),
+        );
+        let mut session = Session::new(Arc::new(state), self.config.reuse_cache_entries, true);
+        session.id = Some(id.clone());
+        session.allow_mutations = allow_mutations;
+        session.expires_at_ms = Some(expires_at_ms);
+        session.directory = Some(directory);
+        if let Ok(mut shadows) = self.shadows.lock() {
+            shadows.insert(id.clone(), Arc::new(session));
+        }
+        Ok((id, expires_at_ms))
+    }
+
     /// The store serving `namespace`, the first configured one that does.
     fn store_for(&self, namespace: &str) -> Result<&Arc<RegisteredStore>, ApiError> {
         self.stores.iter().find(|store| store.serves(namespace)).ok_or_else(|| {
@@ -417,23 +639,25 @@ impl Runtime {
         self.refused.iter().map(|store| store.id.as_str()).collect::<Vec<_>>().join(", ")
     }
 
-    fn mark_state(&self, healthy: bool) {
-        self.state_unhealthy.store(!healthy, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    /// Whether the last state-store operation failed.
-    pub fn state_is_unhealthy(&self) -> bool {
-        self.state_unhealthy.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
     async fn ledger_facts(
         &self,
+        session: &Session,
         keys: &[String],
         documents: &[DocumentKey],
-    ) -> Option<(LedgerFacts, BTreeMap<String, DocumentFacts>)> {
-        match self.state.read_freshness(keys, documents).await {
+    ) -> Option<(LedgerFacts, BTreeMap<String, DocumentFacts>, Vec<ScopeSeen>)> {
+        match session.state.read_freshness(keys, documents).await {
             Ok(view) => {
-                self.mark_state(true);
+                session.mark(&[Evidence::PlannerState], true);
+                let seen = view
+                    .scope_generations
+                    .iter()
+                    .zip(&view.scope_acknowledged_at_ms)
+                    .map(|((key, generation), acknowledged_at_ms)| ScopeSeen {
+                        key: key.clone(),
+                        generation: *generation,
+                        acknowledged_at_ms: *acknowledged_at_ms,
+                    })
+                    .collect();
                 let scope_generation = view
                     .scope_generations
                     .iter()
@@ -459,10 +683,11 @@ impl Runtime {
                 Some((
                     LedgerFacts { current_generation: view.current_generation, scope_generation },
                     documents,
+                    seen,
                 ))
             }
             Err(err) => {
-                self.mark_state(false);
+                session.mark(&[Evidence::PlannerState], false);
                 tracing::error!(error = %err, "freshness ledger read failed");
                 None
             }
@@ -475,7 +700,11 @@ impl Runtime {
     ///
     /// Validation failures (4xx), an unavailable store with nothing to fall back on, or a trace
     /// that could not be persisted.
-    pub async fn retrieve(&self, request: RetrieveRequest) -> Result<ContextPacket, ApiError> {
+    pub async fn retrieve(
+        &self,
+        session: &Session,
+        request: RetrieveRequest,
+    ) -> Result<ContextPacket, ApiError> {
         let started = Instant::now();
         let valid = request.validate(self.config.default_freshness)?;
         let store = Arc::clone(self.store_for(valid.scope.namespace())?);
@@ -512,7 +741,8 @@ impl Runtime {
                 .into_iter()
                 .map(|key| key.0)
                 .collect();
-        let cached = self.cache.lock().ok().and_then(|mut cache| cache.get(fingerprint).cloned());
+        let cached =
+            session.cache.lock().ok().and_then(|mut cache| cache.get(fingerprint).cloned());
         let cached_docs: Vec<DocumentKey> = cached
             .as_ref()
             .map(|entry| {
@@ -520,7 +750,7 @@ impl Runtime {
             })
             .unwrap_or_default();
         let ledger_started = Instant::now();
-        let ledger = self.ledger_facts(&read_keys, &cached_docs).await;
+        let ledger = self.ledger_facts(session, &read_keys, &cached_docs).await;
         stages.push(Stage {
             stage: "ledger_check".to_owned(),
             duration_ms: elapsed_ms(ledger_started),
@@ -528,11 +758,11 @@ impl Runtime {
             items_produced: 0,
             detail: ledger
                 .as_ref()
-                .map(|(facts, _)| format!("generation {}", facts.current_generation)),
+                .map(|(facts, _, _)| format!("generation {}", facts.current_generation)),
         });
         // The cached entry is fresh only if none of its documents changed after it was filled.
         let cached = cached.map(|mut entry| {
-            if let Some((_, documents)) = &ledger
+            if let Some((_, documents, _)) = &ledger
                 && let Some(newest) = documents.values().map(|facts| facts.generation).max()
                 && newest > entry.generation
             {
@@ -545,7 +775,7 @@ impl Runtime {
             valid.freshness_mode,
             self.config.production,
             facts,
-            ledger.as_ref().map(|(facts, _)| *facts),
+            ledger.as_ref().map(|(facts, _, _)| *facts),
             valid.required_generation,
             cached.as_ref(),
         );
@@ -556,7 +786,11 @@ impl Runtime {
             items_produced: cached.as_ref().map_or(0, |entry| entry.items.len()),
             detail: Some(format!("{:?}", decision.action)),
         });
-        let generation = ledger.as_ref().map_or(0, |(facts, _)| facts.current_generation);
+        let generation = ledger.as_ref().map_or(0, |(facts, _, _)| facts.current_generation);
+        let pre_step = PreStep {
+            read_keys: read_keys.clone(),
+            seen: ledger.as_ref().map(|(_, _, seen)| seen.clone()).unwrap_or_default(),
+        };
         let mut notes = decision.notes.clone();
         let degraded_by_notes = notes.iter().any(|note| {
             matches!(
@@ -577,6 +811,7 @@ impl Runtime {
                 generation,
                 short: false,
                 connector_latency_ms: None,
+                candidates: Vec::new(),
             },
             Action::Reuse { stale } => {
                 let entry =
@@ -593,10 +828,12 @@ impl Runtime {
                     generation,
                     short: false,
                     connector_latency_ms: None,
+                    candidates: Vec::new(),
                 }
             }
             Action::Fetch { fallback } => {
                 self.fetch(
+                    session,
                     &store,
                     &valid,
                     decision.served_mode,
@@ -613,6 +850,8 @@ impl Runtime {
         };
         let total_latency_ms = elapsed_ms(started);
         self.finish(
+            session,
+            pre_step,
             request,
             valid,
             &store,
@@ -632,6 +871,7 @@ impl Runtime {
     )]
     async fn fetch(
         &self,
+        session: &Session,
         store: &Arc<RegisteredStore>,
         valid: &ValidRetrieve,
         served_mode: FreshnessMode,
@@ -690,6 +930,7 @@ impl Runtime {
                         short: false,
                         degradation_reason: Some(format!("backend unavailable: {}", err.message())),
                         connector_latency_ms: Some(connector_latency_ms),
+                        candidates: Vec::new(),
                     });
                 }
                 return Err(connector_error(&store.config.id, &err));
@@ -750,9 +991,17 @@ impl Runtime {
         // Stale pruning against what the ledger acknowledged for these documents, read after the
         // fetch so that a change acknowledged before or during it is taken into account.
         let prune_started = Instant::now();
+        let candidates: Vec<Candidate> = items
+            .iter()
+            .map(|item| Candidate {
+                id: item.id.to_string(),
+                revision: item.revision.as_ref().map(|revision| revision.as_str().to_owned()),
+                watermark: item.watermark.map(Watermark::value),
+            })
+            .collect();
         let keys: Vec<DocumentKey> =
             items.iter().map(|item| document_key(&valid.scope, &item.id)).collect();
-        let after = self.ledger_facts(&[], &keys).await;
+        let after = self.ledger_facts(session, &[], &keys).await;
         let mut stale_pruned = Vec::new();
         let mut kept = Vec::new();
         let mut cacheable = after.is_some();
@@ -774,10 +1023,11 @@ impl Runtime {
                     short: false,
                     degradation_reason: Some("the freshness ledger could not be read".to_owned()),
                     connector_latency_ms: Some(connector_latency_ms),
+                    candidates,
                 });
             }
             None => kept = items,
-            Some((facts_after, documents)) => {
+            Some((facts_after, documents, _)) => {
                 if facts_after.current_generation > generation {
                     notes.push(Note {
                         code: DiagnosticCode::GenerationAdvancedDuringRetrieval,
@@ -881,7 +1131,7 @@ impl Runtime {
                 store_id: store.config.id.clone(),
                 invalidated_at: None,
             };
-            if let Ok(mut cache) = self.cache.lock() {
+            if let Ok(mut cache) = session.cache.lock() {
                 cache.insert(fingerprint, entry);
             }
         }
@@ -897,6 +1147,7 @@ impl Runtime {
             short,
             degradation_reason: None,
             connector_latency_ms: Some(connector_latency_ms),
+            candidates,
         })
     }
 
@@ -906,6 +1157,8 @@ impl Runtime {
     )]
     async fn finish(
         &self,
+        session: &Session,
+        pre_step: PreStep,
         request: RetrieveRequest,
         valid: ValidRetrieve,
         store: &RegisteredStore,
@@ -1016,14 +1269,65 @@ impl Runtime {
                 format!("failed to encode trace: {err}"),
             )
         })?;
+        let capture = session.capture.then(|| {
+            let record = Observed {
+                ownership_mode: Some(store.config.ownership.as_str().to_owned()),
+                served_mode: Some(served_mode.as_str().to_owned()),
+                warnings: warnings.clone(),
+                items: items
+                    .iter()
+                    .map(|item| ReplayItem {
+                        id: item.id.clone(),
+                        source: item.source.clone(),
+                        doc_revision: item.provenance.doc_revision.clone(),
+                    })
+                    .collect(),
+                stale_pruned: assembled
+                    .stale_pruned
+                    .iter()
+                    .map(|pruned| pruned.doc_id.clone())
+                    .collect(),
+            };
+            let plan = StepPlan::Retrieve {
+                fingerprint: fingerprint.0,
+                requested_mode: valid.freshness_mode.as_str().to_owned(),
+                production: self.config.production,
+                store_id: store.config.id.clone(),
+                ownership: store.config.ownership.as_str().to_owned(),
+                required_generation: valid.required_generation,
+                read_keys: pre_step.read_keys.clone(),
+                tenant_id: valid.scope.tenant_id().to_owned(),
+                namespace: valid.scope.namespace().to_owned(),
+                candidates: assembled.candidates.clone(),
+                short: assembled.short,
+            };
+            let step = StepRequest {
+                step_type: "retrieve",
+                tenant_id: Some(valid.scope.tenant_id()),
+                label: format!("retrieve {}/{}", valid.scope.tenant_id(), valid.scope.namespace()),
+                route: "/v1/context/retrieve",
+                body: serde_json::to_value(&request).unwrap_or_default(),
+                idempotency_key: None,
+            };
+            capture_row(
+                step,
+                plan,
+                Some(record),
+                &pre_step.seen,
+                assembled.generation,
+                (assembled.generation, assembled.status.as_str()),
+                now,
+            )
+        });
         let row = TraceRow {
             trace_id: trace_id.clone(),
             tenant_id: valid.scope.tenant_id().to_owned(),
             created_at_ms: now,
             body,
+            capture,
         };
-        if let Err(err) = self.traces.submit(row).await {
-            self.mark_state(false);
+        if let Err(err) = session.traces.submit(row).await {
+            session.mark(&[Evidence::Trace, Evidence::Capture], false);
             tracing::error!(error = %err, "trace persistence failed");
             return Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -1031,6 +1335,7 @@ impl Runtime {
                 "the retrieve's trace could not be persisted, so no packet is served",
             ));
         }
+        session.mark(&[Evidence::Trace, Evidence::Capture], true);
         stages.push(Stage {
             stage: "trace_persist".to_owned(),
             duration_ms: elapsed_ms(persist_started),
@@ -1083,11 +1388,12 @@ impl Runtime {
     /// how many reuse entries it invalidated.
     async fn apply(
         &self,
+        session: &Session,
         input: ChangeInput,
         invalidations: &[Invalidation],
     ) -> Result<(ApplyOutcome, usize), ApiError> {
-        let outcome = self.changes.submit(input).await.map_err(|err| {
-            self.mark_state(false);
+        let outcome = session.changes.submit(input).await.map_err(|err| {
+            session.mark(&[Evidence::PlannerState, Evidence::Capture], false);
             tracing::error!(error = %err, "planner state persistence failed");
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -1095,9 +1401,9 @@ impl Runtime {
                 "the change could not be made durable; it was not acknowledged",
             )
         })?;
-        self.mark_state(true);
+        session.mark(&[Evidence::PlannerState, Evidence::Capture], true);
         let invalidated = match outcome {
-            ApplyOutcome::Applied { generation } => self
+            ApplyOutcome::Applied { generation } => session
                 .cache
                 .lock()
                 .map(|mut cache| {
@@ -1120,6 +1426,7 @@ impl Runtime {
     /// persist the change.
     pub async fn change_event(
         &self,
+        session: &Session,
         change: ValidChange,
         source_event_id: String,
         body: &serde_json::Value,
@@ -1143,8 +1450,9 @@ impl Runtime {
             }
             _ => Vec::new(),
         };
-        let input = ChangeInput {
-            source_event_id: Some(source_event_id),
+        let invalidation = Invalidation::for_target(&change.target, &change.scope);
+        let mut input = ChangeInput {
+            source_event_id: Some(source_event_id.clone()),
             fingerprint,
             scope_keys: keys
                 .into_iter()
@@ -1152,9 +1460,20 @@ impl Runtime {
                 .collect(),
             documents,
             now_ms: now_ms(),
+            capture: None,
         };
-        let invalidation = Invalidation::for_target(&change.target, &change.scope);
-        change_result(self.apply(input, &[invalidation]).await?, "source_event_id")
+        input.capture = session.capture.then(|| {
+            let step = StepRequest {
+                step_type: "change_event",
+                tenant_id: change.scope.tenant_id.as_deref(),
+                label: format!("change_event {source_event_id}"),
+                route: "/v1/events/change",
+                body: body.clone(),
+                idempotency_key: None,
+            };
+            change_capture(step, &input, invalidation.clone())
+        });
+        change_result(self.apply(session, input, &[invalidation]).await?, "source_event_id")
     }
 
     /// `POST /v1/context/invalidate`.
@@ -1164,6 +1483,7 @@ impl Runtime {
     /// Validation failures or a ledger that could not persist the invalidation.
     pub async fn invalidate(
         &self,
+        session: &Session,
         target: ChangeTarget,
         tenant_id: Option<String>,
         idempotency_key: Option<String>,
@@ -1177,8 +1497,10 @@ impl Runtime {
         } else {
             "manual_invalidation"
         };
-        let input = ChangeInput {
-            source_event_id: idempotency_key.map(|key| format!("idempotency:invalidate:{key}")),
+        let mut input = ChangeInput {
+            source_event_id: idempotency_key
+                .as_ref()
+                .map(|key| format!("idempotency:invalidate:{key}")),
             fingerprint: Fingerprinter::default()
                 .field(&crate::api::canonical_json(body))
                 .finish()
@@ -1189,9 +1511,21 @@ impl Runtime {
                 .collect(),
             documents: Vec::new(),
             now_ms: now_ms(),
+            capture: None,
         };
         let invalidation = Invalidation::for_target(&target, &scope);
-        change_result(self.apply(input, &[invalidation]).await?, "Idempotency-Key")
+        input.capture = session.capture.then(|| {
+            let step = StepRequest {
+                step_type: "invalidate",
+                tenant_id: scope.tenant_id.as_deref(),
+                label: format!("invalidate {trigger}"),
+                route: "/v1/context/invalidate",
+                body: body.clone(),
+                idempotency_key: idempotency_key.clone(),
+            };
+            change_capture(step, &input, invalidation.clone())
+        });
+        change_result(self.apply(session, input, &[invalidation]).await?, "Idempotency-Key")
     }
 
     fn write_through_store(&self, scope: &Scope) -> Result<Arc<RegisteredStore>, ApiError> {
@@ -1218,10 +1552,19 @@ impl Runtime {
     /// ledger failure after the store already applied the write (`acknowledged: true`).
     pub async fn mutate(
         &self,
+        session: &Session,
         scope: Scope,
         document: Option<kyro_core::Document>,
         id: DocumentId,
+        body: &serde_json::Value,
     ) -> Result<DocumentMutationResult, ApiError> {
+        if !session.allow_mutations {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "VALIDATION_FAILED",
+                "connector mutations are refused in this shadow session (allow_connector_mutations is false)",
+            ));
+        }
         let store = self.write_through_store(&scope)?;
         if let (Some(document), Some(vector)) = (&document, store.manifest.vector)
             && let Some(embedding) = document.embedding()
@@ -1269,7 +1612,7 @@ impl Runtime {
             namespace: scope.namespace().to_owned(),
             doc_id: id.to_string(),
         };
-        let input = ChangeInput {
+        let mut input = ChangeInput {
             source_event_id: None,
             fingerprint: ack.backend_mutation_id.clone(),
             scope_keys: vec![ScopeChange {
@@ -1284,14 +1627,27 @@ impl Runtime {
                 event_timestamp_ms: None,
             }],
             now_ms: now_ms(),
+            capture: None,
         };
         let invalidation = Invalidation::Document {
             tenant_id: scope.tenant_id().to_owned(),
             namespace: scope.namespace().to_owned(),
             doc_id: id.to_string(),
         };
+        let step_type = if deleting { "delete" } else { "upsert" };
+        input.capture = session.capture.then(|| {
+            let step = StepRequest {
+                step_type,
+                tenant_id: Some(scope.tenant_id()),
+                label: format!("{step_type} {}/{}/{id}", scope.tenant_id(), scope.namespace()),
+                route: if deleting { "/v1/documents/delete" } else { "/v1/documents/upsert" },
+                body: body.clone(),
+                idempotency_key: None,
+            };
+            change_capture(step, &input, invalidation.clone())
+        });
         let (outcome, entries_invalidated) =
-            self.apply(input, &[invalidation]).await.map_err(ApiError::acknowledged)?;
+            self.apply(session, input, &[invalidation]).await.map_err(ApiError::acknowledged)?;
         let generation = match outcome {
             ApplyOutcome::Applied { generation }
             | ApplyOutcome::Replayed { generation }
@@ -1369,4 +1725,112 @@ fn hex(bytes: &[u8]) -> String {
         let _ = write!(text, "{byte:02x}");
         text
     })
+}
+
+/// What a retrieve saw of one scope key before it ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeSeen {
+    /// The scope key.
+    pub key: String,
+    /// Its generation.
+    pub generation: u64,
+    /// When its latest change was acknowledged, in Unix milliseconds.
+    pub acknowledged_at_ms: i64,
+}
+
+/// What a retrieve read before it ran, for its capture step.
+struct PreStep {
+    read_keys: Vec<String>,
+    seen: Vec<ScopeSeen>,
+}
+
+/// The JSON body of one capture step, as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CaptureBody {
+    /// For people.
+    pub label: String,
+    /// The route the step was served on.
+    pub route: String,
+    /// The request body, verbatim: replaying the step sends it again.
+    pub request: serde_json::Value,
+    /// The `Idempotency-Key` the request carried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// The planner's inputs, for counterfactual replay.
+    pub plan: StepPlan,
+    /// What a retrieve answered beyond status and generation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<Observed>,
+    /// The scope generations the step read before it ran.
+    #[serde(default)]
+    pub scopes_seen: Vec<(String, u64, i64)>,
+}
+
+/// The request side of a capture step.
+struct StepRequest<'a> {
+    step_type: &'a str,
+    tenant_id: Option<&'a str>,
+    label: String,
+    route: &'a str,
+    body: serde_json::Value,
+    idempotency_key: Option<String>,
+}
+
+fn capture_row(
+    step: StepRequest<'_>,
+    plan: StepPlan,
+    observed: Option<Observed>,
+    seen: &[ScopeSeen],
+    pre_generation: u64,
+    (generation, status): (u64, &str),
+    now: i64,
+) -> CaptureRow {
+    let body = CaptureBody {
+        label: step.label,
+        route: step.route.to_owned(),
+        request: step.body,
+        idempotency_key: step.idempotency_key,
+        plan,
+        observed,
+        scopes_seen: seen
+            .iter()
+            .map(|scope| (scope.key.clone(), scope.generation, scope.acknowledged_at_ms))
+            .collect(),
+    };
+    CaptureRow {
+        step_type: step.step_type.to_owned(),
+        tenant_id: step.tenant_id.map(str::to_owned),
+        captured_at_ms: now,
+        pre_generation,
+        generation,
+        status: status.to_owned(),
+        body: serde_json::to_string(&body).unwrap_or_default(),
+    }
+}
+
+/// A change's capture step; the ledger fills in its generation and status.
+fn change_capture(
+    step: StepRequest<'_>,
+    input: &ChangeInput,
+    invalidation: Invalidation,
+) -> CaptureRow {
+    let plan = StepPlan::Change {
+        source_event_id: input.source_event_id.clone(),
+        scope_keys: input.scope_keys.iter().map(|change| change.key.clone()).collect(),
+        documents: input
+            .documents
+            .iter()
+            .map(|document| DocumentPlan {
+                tenant_id: document.key.tenant_id.clone(),
+                namespace: document.key.namespace.clone(),
+                doc_id: document.key.doc_id.clone(),
+                revision: document.revision.clone(),
+                watermark: document.watermark,
+                tombstone: document.tombstone,
+                event_timestamp_ms: document.event_timestamp_ms,
+            })
+            .collect(),
+        invalidation,
+    };
+    capture_row(step, plan, None, &[], 0, (0, ""), input.now_ms)
 }

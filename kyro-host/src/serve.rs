@@ -1,16 +1,15 @@
 //! `kyro serve`: load and validate the configuration, open the state store, certify and register
 //! every store, then serve until SIGTERM or ctrl-c.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
-use kyro_core::planner::ReuseCache;
 
 use crate::config::ValidatedConfig;
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, Session};
 use crate::state::StateStore;
 use crate::stores::register_all;
 
@@ -56,16 +55,13 @@ pub async fn build_runtime(config_path: &Path) -> anyhow::Result<Arc<Runtime>> {
             reasons.join("; ")
         );
     }
-    let cache = Mutex::new(ReuseCache::new(config.reuse_cache_entries));
+    let live = Session::new(state, config.reuse_cache_entries, config.capture_max_steps > 0);
     Ok(Arc::new(Runtime {
         config,
         stores: registration.stores,
         refused: registration.refused,
-        traces: crate::runtime::trace_writer(Arc::clone(&state)),
-        changes: crate::runtime::change_writer(Arc::clone(&state)),
-        state,
-        cache,
-        state_unhealthy: AtomicBool::new(false),
+        live: Arc::new(live),
+        shadows: Mutex::new(HashMap::new()),
     }))
 }
 
@@ -103,7 +99,7 @@ pub async fn serve_on(
     tracing::info!(%address, "kyro serving");
     let _ = writeln!(std::io::stderr().lock(), "kyro listening on http://{address}");
     let retention = Arc::clone(&runtime);
-    let pruner = tokio::spawn(async move { prune_traces_forever(&retention).await });
+    let pruner = tokio::spawn(async move { prune_evidence_forever(&retention).await });
     let app = crate::server::router(runtime);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
@@ -114,19 +110,39 @@ pub async fn serve_on(
     Ok(())
 }
 
-async fn prune_traces_forever(runtime: &Runtime) {
-    let retention_ms =
-        i64::try_from(runtime.config.trace_retention.as_millis()).unwrap_or(i64::MAX);
+/// Retention: deletes live evidence past its configured age (and capture steps beyond the
+/// configured count) every ten minutes, and drops expired shadow sessions every ten seconds.
+async fn prune_evidence_forever(runtime: &Runtime) {
+    let millis =
+        |duration: std::time::Duration| i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
+    let config = &runtime.config;
+    let mut ticks: u64 = 0;
     loop {
-        let cutoff = crate::runtime::now_ms().saturating_sub(retention_ms);
-        match runtime.state.prune_traces(cutoff).await {
-            Ok(n_pruned) if n_pruned > 0 => {
-                tracing::info!(n_pruned, "pruned traces past retention")
+        if ticks.is_multiple_of(60) {
+            let now = crate::runtime::now_ms();
+            let pruned = runtime
+                .live
+                .state
+                .prune_evidence(
+                    now.saturating_sub(millis(config.trace_retention)),
+                    now.saturating_sub(millis(config.feedback_retention)),
+                    now.saturating_sub(millis(config.capture_retention)),
+                    config.capture_max_steps,
+                )
+                .await;
+            match pruned {
+                Ok(pruned) => tracing::info!(
+                    traces = pruned.traces,
+                    feedback = pruned.feedback,
+                    capture_steps = pruned.capture_steps,
+                    "retention pass done"
+                ),
+                Err(err) => tracing::warn!(error = %err, "retention pass failed"),
             }
-            Ok(_) => {}
-            Err(err) => tracing::warn!(error = %err, "trace retention pass failed"),
         }
-        tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+        runtime.expire_shadow_sessions();
+        ticks = ticks.wrapping_add(1);
+        tokio::time::sleep(std::time::Duration::from_secs(10)).await;
     }
 }
 

@@ -22,7 +22,7 @@ use crate::api::{
     UpsertDocumentRequest, parse_body,
 };
 use crate::config::ValidatedToken;
-use crate::runtime::Runtime;
+use crate::runtime::{Evidence, Runtime, Session};
 
 /// Which tokens may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,6 +132,25 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(text.to_owned()))
 }
 
+/// The session a request names with `kyro-shadow-session-id`, else the live one.
+///
+/// # Errors
+///
+/// 400 for a malformed id, 404 for an unknown or expired session.
+pub fn session_of(runtime: &Runtime, headers: &HeaderMap) -> Result<Arc<Session>, ApiError> {
+    let Some(value) = headers.get("kyro-shadow-session-id") else {
+        return runtime.session(None);
+    };
+    let id = value.to_str().ok().filter(|id| {
+        (1..=96).contains(&id.len())
+            && id.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-')
+    });
+    let id = id.ok_or_else(|| {
+        ApiError::validation("kyro-shadow-session-id must be 1..96 characters of [A-Za-z0-9_-]")
+    })?;
+    runtime.session(Some(id))
+}
+
 async fn retrieve(
     State(runtime): Shared,
     headers: HeaderMap,
@@ -141,7 +160,8 @@ async fn retrieve(
     idempotency_key(&headers)?;
     let request: RetrieveRequest = parse_body(&body)?;
     caller.allow(&request.scope.tenant_id)?;
-    let packet = runtime.retrieve(request).await?;
+    let session = session_of(&runtime, &headers)?;
+    let packet = runtime.retrieve(&session, request).await?;
     Ok(axum::Json(packet).into_response())
 }
 
@@ -168,7 +188,9 @@ async fn change_event(
         }
         _ => {}
     }
-    let result = runtime.change_event(change, event.source_event_id.clone(), &value).await?;
+    let session = session_of(&runtime, &headers)?;
+    let result =
+        runtime.change_event(&session, change, event.source_event_id.clone(), &value).await?;
     Ok(axum::Json(result).into_response())
 }
 
@@ -197,7 +219,8 @@ async fn invalidate(
         }
         None => {}
     }
-    let result = runtime.invalidate(target, request.tenant_id, key, &value).await?;
+    let session = session_of(&runtime, &headers)?;
+    let result = runtime.invalidate(&session, target, request.tenant_id, key, &value).await?;
     Ok(axum::Json(result).into_response())
 }
 
@@ -208,11 +231,13 @@ async fn upsert(
 ) -> Result<Response, ApiError> {
     let caller = authenticate(&runtime, &headers, Plane::Data)?;
     idempotency_key(&headers)?;
+    let value: Value = parse_body(&body)?;
     let request: UpsertDocumentRequest = parse_body(&body)?;
     caller.allow(&request.scope.tenant_id)?;
     let (scope, document) = request.validate()?;
     let id = document.id().clone();
-    let result = runtime.mutate(scope, Some(document), id).await?;
+    let session = session_of(&runtime, &headers)?;
+    let result = runtime.mutate(&session, scope, Some(document), id, &value).await?;
     Ok(axum::Json(result).into_response())
 }
 
@@ -223,10 +248,12 @@ async fn delete(
 ) -> Result<Response, ApiError> {
     let caller = authenticate(&runtime, &headers, Plane::Data)?;
     idempotency_key(&headers)?;
+    let value: Value = parse_body(&body)?;
     let request: DeleteDocumentRequest = parse_body(&body)?;
     caller.allow(&request.scope.tenant_id)?;
     let (scope, id) = request.validate()?;
-    let result = runtime.mutate(scope, None, id).await?;
+    let session = session_of(&runtime, &headers)?;
+    let result = runtime.mutate(&session, scope, None, id, &value).await?;
     Ok(axum::Json(result).into_response())
 }
 
@@ -236,19 +263,10 @@ async fn get_trace(
     Path(trace_id): Path<String>,
 ) -> Result<Response, ApiError> {
     let caller = authenticate(&runtime, &headers, Plane::Observability)?;
-    kyro_core::validate_identifier("trace_id", &trace_id, 1024)?;
-    let row = runtime.state.get_trace(&trace_id).await.map_err(|err| {
-        tracing::error!(error = %err, "trace read failed");
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "TRACE_EVIDENCE_UNHEALTHY",
-            "traces cannot be read right now",
-        )
-    })?;
-    let row = row.ok_or_else(|| {
+    let session = session_of(&runtime, &headers)?;
+    let row = trace_tenant_allowed(&session, &caller, &trace_id).await?.ok_or_else(|| {
         ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no trace with that id")
     })?;
-    caller.allow(&row.tenant_id)?;
     let trace: Value = serde_json::from_str(&row.body).map_err(|_| {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -320,8 +338,10 @@ async fn post_feedback(
             comment.len()
         )));
     }
-    let trace = runtime.state.get_trace(&feedback.trace_id).await.map_err(|err| {
+    let session = session_of(&runtime, &headers)?;
+    let trace = session.state.get_trace(&feedback.trace_id).await.map_err(|err| {
         tracing::error!(error = %err, "trace read failed");
+        session.mark(&[Evidence::Trace], false);
         evidence_unhealthy("FEEDBACK_EVIDENCE_UNHEALTHY", "traces")
     })?;
     match &trace {
@@ -344,26 +364,29 @@ async fn post_feedback(
         received_at_ms: crate::runtime::now_ms(),
         trace_known: trace.is_some(),
     };
-    runtime.state.put_feedback(&row).await.map_err(|err| {
+    session.state.put_feedback(&row).await.map_err(|err| {
         tracing::error!(error = %err, "feedback persistence failed");
+        session.mark(&[Evidence::Feedback], false);
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "FEEDBACK_PERSISTENCE_FAILED",
             "the feedback could not be stored",
         )
     })?;
+    session.mark(&[Evidence::Feedback], true);
     Ok(axum::Json(stored_feedback(&row)).into_response())
 }
 
 /// Loads a trace's tenant for an observability read, refusing other tenants.
 async fn trace_tenant_allowed(
-    runtime: &Runtime,
+    session: &Session,
     caller: &Caller,
     trace_id: &str,
 ) -> Result<Option<crate::state::TraceRow>, ApiError> {
     kyro_core::validate_identifier("trace_id", trace_id, 1024)?;
-    let row = runtime.state.get_trace(trace_id).await.map_err(|err| {
+    let row = session.state.get_trace(trace_id).await.map_err(|err| {
         tracing::error!(error = %err, "trace read failed");
+        session.mark(&[Evidence::Trace], false);
         evidence_unhealthy("TRACE_EVIDENCE_UNHEALTHY", "traces")
     })?;
     match &row {
@@ -386,9 +409,12 @@ async fn get_feedback(
     Path(trace_id): Path<String>,
 ) -> Result<Response, ApiError> {
     let caller = authenticate(&runtime, &headers, Plane::Observability)?;
-    trace_tenant_allowed(&runtime, &caller, &trace_id).await?;
-    let rows = runtime.state.feedback_for(&trace_id).await.map_err(|err| {
+    let session = session_of(&runtime, &headers)?;
+    session.require_healthy(&[Evidence::Feedback])?;
+    trace_tenant_allowed(&session, &caller, &trace_id).await?;
+    let rows = session.state.feedback_for(&trace_id).await.map_err(|err| {
         tracing::error!(error = %err, "feedback read failed");
+        session.mark(&[Evidence::Feedback], false);
         evidence_unhealthy("FEEDBACK_EVIDENCE_UNHEALTHY", "feedback")
     })?;
     Ok(axum::Json(rows.iter().map(stored_feedback).collect::<Vec<_>>()).into_response())
@@ -400,7 +426,9 @@ async fn get_diagnosis(
     Path(trace_id): Path<String>,
 ) -> Result<Response, ApiError> {
     let caller = authenticate(&runtime, &headers, Plane::Observability)?;
-    let row = trace_tenant_allowed(&runtime, &caller, &trace_id).await?.ok_or_else(|| {
+    let session = session_of(&runtime, &headers)?;
+    session.require_healthy(&[Evidence::Trace, Evidence::Feedback])?;
+    let row = trace_tenant_allowed(&session, &caller, &trace_id).await?.ok_or_else(|| {
         ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no trace with that id")
     })?;
     let trace: Value = serde_json::from_str(&row.body).map_err(|_| {
@@ -410,7 +438,7 @@ async fn get_diagnosis(
             "stored trace is unreadable",
         )
     })?;
-    let feedback = runtime.state.feedback_for(&trace_id).await.map_err(|err| {
+    let feedback = session.state.feedback_for(&trace_id).await.map_err(|err| {
         tracing::error!(error = %err, "feedback read failed");
         evidence_unhealthy("FEEDBACK_EVIDENCE_UNHEALTHY", "feedback")
     })?;
@@ -418,31 +446,7 @@ async fn get_diagnosis(
         .iter()
         .filter_map(|row| kyro_core::diagnosis::FeedbackSignal::parse(&row.signal))
         .collect();
-    let text = |field: &str| trace[field].as_str().unwrap_or_default().to_owned();
-    let connector = text("connector_used");
-    let facts = kyro_core::diagnosis::TraceFacts {
-        freshness_mode: text("freshness_mode"),
-        served_freshness_mode: text("served_freshness_mode"),
-        status: text("status"),
-        execution_path: text("execution_path"),
-        diagnostic_codes: trace["diagnostic_notes"]
-            .as_array()
-            .map(|notes| {
-                notes.iter().filter_map(|note| note["code"].as_str().map(str::to_owned)).collect()
-            })
-            .unwrap_or_default(),
-        n_stale_pruned: trace["stale_pruned"].as_array().map_or(0, Vec::len),
-        n_items: trace["items_returned"]
-            .as_u64()
-            .map_or(0, |count| usize::try_from(count).unwrap_or(usize::MAX)),
-        degradation_reason: trace["degradation_reason"].as_str().map(str::to_owned),
-        ownership: runtime
-            .config
-            .stores
-            .iter()
-            .find(|store| store.id == connector)
-            .map(|store| store.ownership.as_str().to_owned()),
-    };
+    let facts = crate::evidence::trace_facts(&runtime, &trace);
     let diagnosis = kyro_core::diagnosis::diagnose(&facts, &signals);
     let mut body = json!({
         "trace_id": trace_id,
@@ -460,7 +464,8 @@ async fn get_diagnosis(
 
 /// The readiness answer: ready only when every configured store serves and the ledger answers.
 pub async fn readiness(runtime: &Runtime) -> (bool, Value) {
-    let ledger_ok = runtime.state.ping().await.is_ok() && !runtime.state_is_unhealthy();
+    let ledger_ok = runtime.live.state.ping().await.is_ok()
+        && !runtime.live.is_unhealthy(Evidence::PlannerState);
     let refused: Vec<Value> = runtime
         .refused
         .iter()
@@ -494,8 +499,13 @@ async fn healthz() -> Response {
 async fn health_context(State(runtime): Shared, headers: HeaderMap) -> Result<Response, ApiError> {
     authenticate(&runtime, &headers, Plane::Admin)?;
     let (ready, _) = readiness(&runtime).await;
-    let generation = runtime.state.current_generation().await.ok();
-    let ledger_ok = generation.is_some() && !runtime.state_is_unhealthy();
+    let live = &runtime.live;
+    let generation = live.state.current_generation().await.ok();
+    if generation.is_none() {
+        live.mark(&[Evidence::PlannerState], false);
+    }
+    let counts = live.state.evidence_counts().await.ok();
+    let ledger_ok = generation.is_some() && !live.is_unhealthy(Evidence::PlannerState);
     let store = runtime.stores.first();
     let mut connector_health = "unavailable".to_owned();
     if let Some(store) = store {
@@ -516,19 +526,20 @@ async fn health_context(State(runtime): Shared, headers: HeaderMap) -> Result<Re
     } else {
         "unhealthy"
     };
-    let mut evidence_failures = Vec::new();
-    if !ledger_ok {
-        evidence_failures.push("planner_state");
-        evidence_failures.push("trace");
-    }
+    let evidence_failures = live.failures();
+    let healthy = |kind: Evidence| generation.is_some() && !live.is_unhealthy(kind);
+    let status =
+        if evidence_failures.is_empty() || status == "unhealthy" { status } else { "degraded" };
+    let config = &runtime.config;
+    let hours = |duration: std::time::Duration| duration.as_secs() / 3600;
     let body = json!({
         "status": status,
         "connector": store.map(|store| store.config.id.clone()),
         "connector_health": connector_health,
         "freshness_generation": generation.unwrap_or(0),
-        "trace_evidence_healthy": ledger_ok,
-        "feedback_evidence_healthy": ledger_ok,
-        "capture_evidence_healthy": ledger_ok,
+        "trace_evidence_healthy": healthy(Evidence::Trace),
+        "feedback_evidence_healthy": healthy(Evidence::Feedback),
+        "capture_evidence_healthy": healthy(Evidence::Capture),
         "planner_state_healthy": ledger_ok,
         "connector_capabilities": store.map(|store| json!({
             "supports_write_through": store.allows_write_through(),
@@ -544,7 +555,18 @@ async fn health_context(State(runtime): Shared, headers: HeaderMap) -> Result<Re
             "plugin_sha256": store.report.plugin.sha256,
         })),
         "refused_stores": runtime.refused.iter().map(|store| json!({ "store": store.id, "reason": store.reason })).collect::<Vec<_>>(),
-        "retentions": { "trace_retention_hours": runtime.config.trace_retention.as_secs() / 3600 },
+        "retentions": {
+            "trace_retention_hours": hours(config.trace_retention),
+            "feedback_retention_hours": hours(config.feedback_retention),
+            "capture_retention_hours": hours(config.capture_retention),
+            "capture_max_steps": config.capture_max_steps,
+            "capture_enabled": live.capture,
+            "shadow_session_ttl_secs": config.shadow_session_ttl.as_secs(),
+            "stored_traces": counts.map(|counts| counts.traces),
+            "stored_feedback": counts.map(|counts| counts.feedback),
+            "stored_capture_steps": counts.map(|counts| counts.capture_steps),
+        },
+        "shadow_sessions": runtime.shadows.lock().map(|shadows| shadows.len()).unwrap_or(0),
         "evidence_failures": evidence_failures,
     });
     let code = if status == "unhealthy" { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
@@ -596,6 +618,13 @@ pub fn router(runtime: Arc<Runtime>) -> Router {
         .route("/v1/context/feedback", post(post_feedback))
         .route("/v1/context/feedback/{trace_id}", get(get_feedback))
         .route("/v1/health/context", get(health_context))
+        .route("/v1/proofs/context", get(crate::evidence::proof_context))
+        .route("/v1/proofs/bundle", post(crate::evidence::proof_bundle))
+        .route("/v1/root-cause/report", post(crate::evidence::root_cause))
+        .route("/v1/replay/capture", get(crate::evidence::replay_capture))
+        .route("/v1/replay/diff", post(crate::evidence::replay_diff))
+        .route("/v1/replay/counterfactual", post(crate::evidence::replay_counterfactual))
+        .route("/v1/replay/shadow-sessions", post(crate::evidence::shadow_session))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)

@@ -49,6 +49,8 @@ pub struct StateStore {
     /// out of SQLite's sleep-and-retry busy handler; other processes still wait through
     /// `busy_timeout`. `None` on PostgreSQL, where the counter's row lock queues appliers.
     write_lock: Option<Mutex<()>>,
+    /// The last capture sequence this host allocated (seeded from the largest stored one).
+    capture_sequence: std::sync::atomic::AtomicI64,
 }
 
 /// Which database a [`StateStore`] runs on.
@@ -172,6 +174,14 @@ pub enum StateError {
         /// The value read.
         value: i64,
     },
+    /// A primer can only seed a store no change was applied to.
+    #[error(
+        "the state store is already at generation {generation}; only a fresh store can be seeded"
+    )]
+    NotFresh {
+        /// The store's generation.
+        generation: i64,
+    },
     /// A trace with this id is already stored; traces are never overwritten.
     #[error("trace {trace_id:?} already exists")]
     DuplicateTrace {
@@ -204,7 +214,9 @@ impl StateError {
                 _ => ErrorKind::Configuration,
             },
             Self::Database { backend, source, .. } => classify(*backend, source),
-            Self::OutOfRange { .. } | Self::DuplicateTrace { .. } => ErrorKind::InvalidRequest,
+            Self::OutOfRange { .. } | Self::DuplicateTrace { .. } | Self::NotFresh { .. } => {
+                ErrorKind::InvalidRequest
+            }
             Self::Corrupt { .. } => ErrorKind::Internal,
         }
     }
@@ -224,6 +236,59 @@ pub struct ChangeInput {
     pub documents: Vec<DocumentChange>,
     /// The host's clock when the change was accepted, in Unix milliseconds.
     pub now_ms: i64,
+    /// The replay capture step to record with the change; its generation and status are
+    /// filled in from the change's outcome.
+    pub capture: Option<CaptureRow>,
+}
+
+/// One captured serving step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptureRow {
+    /// `retrieve`, `change_event`, `invalidate`, `upsert` or `delete`.
+    pub step_type: String,
+    /// The tenant the step acted for, when it names one.
+    pub tenant_id: Option<String>,
+    /// When the step was served, in Unix milliseconds.
+    pub captured_at_ms: i64,
+    /// The runtime generation the step saw before it ran.
+    pub pre_generation: u64,
+    /// The generation it answered with (set by the ledger for changes).
+    pub generation: u64,
+    /// The status it answered with (set by the ledger for changes).
+    pub status: String,
+    /// JSON the host writes and reads back verbatim.
+    pub body: String,
+}
+
+/// A stored capture step, with its position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CapturedStep {
+    /// Its order among captured steps.
+    pub sequence: i64,
+    /// The step.
+    pub row: CaptureRow,
+}
+
+/// How much evidence is stored, for health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EvidenceCounts {
+    /// Stored traces.
+    pub traces: u64,
+    /// Stored feedback entries.
+    pub feedback: u64,
+    /// Stored capture steps.
+    pub capture_steps: u64,
+}
+
+/// What a retention pass deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pruned {
+    /// Traces.
+    pub traces: u64,
+    /// Feedback entries.
+    pub feedback: u64,
+    /// Capture steps.
+    pub capture_steps: u64,
 }
 
 /// A scope a change touches.
@@ -302,6 +367,9 @@ pub struct FreshnessView {
     /// The generation of the latest change of each requested scope key, in request order.
     /// Keys that never changed are omitted.
     pub scope_generations: Vec<(String, u64)>,
+    /// When each of those scope keys' latest change was acknowledged (Unix milliseconds), in
+    /// the same order.
+    pub scope_acknowledged_at_ms: Vec<i64>,
     /// The stored facts of each requested document, in request order. Documents no change
     /// mentioned are omitted.
     pub documents: Vec<DocumentState>,
@@ -370,6 +438,8 @@ pub struct TraceRow {
     pub created_at_ms: i64,
     /// The trace as JSON, stored and returned verbatim.
     pub body: String,
+    /// The replay capture step to record in the same transaction.
+    pub capture: Option<CaptureRow>,
 }
 
 /// Connections per pool. SQLite has one writer at a time anyway; PostgreSQL may be shared by
@@ -408,9 +478,30 @@ const SELECT_TRACE: &str =
 const SELECT_RECENT_TRACES: &str = "SELECT trace_id, tenant_id, created_at_ms, body FROM kyro_trace \
      ORDER BY created_at_ms DESC, trace_id DESC LIMIT $1";
 const DELETE_TRACES_BEFORE: &str = "DELETE FROM kyro_trace WHERE created_at_ms < $1";
+const DELETE_FEEDBACK_BEFORE: &str = "DELETE FROM kyro_feedback WHERE received_at_ms < $1";
+const DELETE_CAPTURE_BEFORE: &str = "DELETE FROM kyro_capture_step WHERE captured_at_ms < $1";
+const DELETE_CAPTURE_BEYOND: &str = "DELETE FROM kyro_capture_step WHERE sequence <= \
+     (SELECT COALESCE(MAX(sequence), 0) FROM kyro_capture_step) - $1";
+const SET_GENERATION: &str = "UPDATE kyro_generation SET value = $1 WHERE id = 1";
+const INSERT_CAPTURE: &str = "INSERT INTO kyro_capture_step (step_id, sequence, captured_at_ms, \
+     tenant_id, step_type, pre_generation, generation, status, body) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+const SELECT_LAST_CAPTURE_SEQUENCE: &str =
+    "SELECT COALESCE(MAX(sequence), 0) AS last_sequence FROM kyro_capture_step";
+const SELECT_RECENT_CAPTURE: &str = "SELECT sequence, captured_at_ms, tenant_id, step_type, \
+     pre_generation, generation, status, body FROM kyro_capture_step \
+     ORDER BY sequence DESC LIMIT $1";
+const SELECT_EVENTS_UPTO: &str = "SELECT source_event_id, generation, fingerprint \
+     FROM kyro_processed_event WHERE generation <= $1 ORDER BY generation DESC LIMIT $2";
+const COUNT_EVIDENCE: &str = "SELECT (SELECT COUNT(*) FROM kyro_trace) AS traces, \
+     (SELECT COUNT(*) FROM kyro_feedback) AS feedback, \
+     (SELECT COUNT(*) FROM kyro_capture_step) AS capture_steps";
 const INSERT_FEEDBACK: &str = "INSERT INTO kyro_feedback \
      (feedback_id, trace_id, tenant_id, signal, item_ids, comment, received_at_ms, trace_known) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+const SELECT_FEEDBACK_SINCE: &str = "SELECT trace_id, tenant_id, signal, item_ids, comment, \
+     received_at_ms, trace_known FROM kyro_feedback WHERE received_at_ms >= $1 \
+     ORDER BY received_at_ms, feedback_id LIMIT $2";
 const SELECT_FEEDBACK: &str = "SELECT trace_id, tenant_id, signal, item_ids, comment, received_at_ms, trace_known \
      FROM kyro_feedback WHERE trace_id = $1 ORDER BY received_at_ms, feedback_id";
 
@@ -475,8 +566,37 @@ impl StateStore {
         let _write_guard = self.lock_writes().await;
         let mut tx = self.begin_write().await.map_err(db_error)?;
         let outcome = self.apply_in(&mut tx, change).await?;
+        self.capture_change(&mut tx, change, outcome).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(outcome)
+    }
+
+    /// Records a change's capture step with what the change answered.
+    async fn capture_change(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        change: &ChangeInput,
+        outcome: ApplyOutcome,
+    ) -> Result<(), StateError> {
+        let Some(capture) = &change.capture else { return Ok(()) };
+        let db_error = |source| self.database_error("record a capture step", source);
+        let (generation, status, pre_generation) = match outcome {
+            ApplyOutcome::Applied { generation } => {
+                (generation, "accepted", generation.saturating_sub(1))
+            }
+            ApplyOutcome::Replayed { generation } | ApplyOutcome::Conflict { generation } => {
+                let current = read_generation(&mut *tx).await.map_err(db_error)?;
+                let status = if matches!(outcome, ApplyOutcome::Replayed { .. }) {
+                    "replayed"
+                } else {
+                    "rejected"
+                };
+                (generation, status, to_u64("generation", current)?)
+            }
+        };
+        let capture =
+            CaptureRow { generation, status: status.to_owned(), pre_generation, ..capture.clone() };
+        self.insert_capture(tx, &capture).await
     }
 
     /// Applies several changes in one durable transaction (group commit), in order: each gets
@@ -495,7 +615,9 @@ impl StateStore {
         let mut tx = self.begin_write().await.map_err(db_error)?;
         let mut outcomes = Vec::with_capacity(changes.len());
         for change in changes {
-            outcomes.push(self.apply_in(&mut tx, change).await?);
+            let outcome = self.apply_in(&mut tx, change).await?;
+            self.capture_change(&mut tx, change, outcome).await?;
+            outcomes.push(outcome);
         }
         tx.commit().await.map_err(db_error)?;
         Ok(outcomes)
@@ -617,7 +739,7 @@ impl StateStore {
         let current_generation = read_generation(&mut tx).await.map_err(db_error)?;
         let current_generation = to_u64("generation", current_generation)?;
 
-        let mut stored_scopes: HashMap<String, i64> = HashMap::new();
+        let mut stored_scopes: HashMap<String, (i64, i64)> = HashMap::new();
         for chunk in scope_keys.chunks(SCOPE_KEYS_PER_LOOKUP) {
             let mut query = sqlx::query(scope_lookup_sql(chunk.len()));
             for key in chunk {
@@ -626,7 +748,10 @@ impl StateStore {
             for row in query.fetch_all(&mut *tx).await.map_err(db_error)? {
                 stored_scopes.insert(
                     row.try_get("scope_key").map_err(db_error)?,
-                    row.try_get("generation").map_err(db_error)?,
+                    (
+                        row.try_get("generation").map_err(db_error)?,
+                        row.try_get("acknowledged_at_ms").map_err(db_error)?,
+                    ),
                 );
             }
         }
@@ -648,9 +773,11 @@ impl StateStore {
         tx.commit().await.map_err(db_error)?;
 
         let mut scope_generations = Vec::with_capacity(stored_scopes.len());
+        let mut scope_acknowledged_at_ms = Vec::with_capacity(stored_scopes.len());
         for key in scope_keys {
-            if let Some(&generation) = stored_scopes.get(key.as_str()) {
+            if let Some(&(generation, acknowledged_at_ms)) = stored_scopes.get(key.as_str()) {
                 scope_generations.push((key.clone(), to_u64("generation", generation)?));
+                scope_acknowledged_at_ms.push(acknowledged_at_ms);
             }
         }
         let mut document_states = Vec::with_capacity(stored_documents.len());
@@ -659,7 +786,12 @@ impl StateStore {
                 document_states.push(document);
             }
         }
-        Ok(FreshnessView { current_generation, scope_generations, documents: document_states })
+        Ok(FreshnessView {
+            current_generation,
+            scope_generations,
+            scope_acknowledged_at_ms,
+            documents: document_states,
+        })
     }
 
     /// The current runtime generation: 0 for a fresh store, then the generation of the latest
@@ -780,19 +912,27 @@ impl StateStore {
             .fetch_all(&self.pool)
             .await
             .map_err(db_error)?;
-        let mut feedback = Vec::with_capacity(rows.len());
-        for row in &rows {
-            feedback.push(FeedbackRow {
-                trace_id: row.try_get("trace_id").map_err(db_error)?,
-                tenant_id: row.try_get("tenant_id").map_err(db_error)?,
-                signal: row.try_get("signal").map_err(db_error)?,
-                item_ids: row.try_get("item_ids").map_err(db_error)?,
-                comment: row.try_get("comment").map_err(db_error)?,
-                received_at_ms: row.try_get("received_at_ms").map_err(db_error)?,
-                trace_known: row.try_get::<i64, _>("trace_known").map_err(db_error)? != 0,
-            });
-        }
-        Ok(feedback)
+        rows.iter().map(|row| decode_feedback(row).map_err(db_error)).collect()
+    }
+
+    /// Every feedback entry received at or after `since_ms`, oldest first, at most `limit`.
+    ///
+    /// # Errors
+    ///
+    /// The database failed.
+    pub async fn feedback_since(
+        &self,
+        since_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<FeedbackRow>, StateError> {
+        let db_error = |source| self.database_error("read recent feedback", source);
+        let rows = sqlx::query(SELECT_FEEDBACK_SINCE)
+            .bind(since_ms)
+            .bind(limit_to_i64(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        rows.iter().map(|row| decode_feedback(row).map_err(db_error)).collect()
     }
 
     /// Stores several traces in one durable transaction (group commit): one fsync for the batch
@@ -820,11 +960,14 @@ impl StateStore {
                 .await
                 .map_err(db_error)?
                 .rows_affected();
-            outcomes.push(if n_inserted == 0 {
-                Err(StateError::DuplicateTrace { trace_id: trace.trace_id.clone() })
-            } else {
-                Ok(())
-            });
+            if n_inserted == 0 {
+                outcomes.push(Err(StateError::DuplicateTrace { trace_id: trace.trace_id.clone() }));
+                continue;
+            }
+            if let Some(capture) = &trace.capture {
+                self.insert_capture(&mut tx, capture).await?;
+            }
+            outcomes.push(Ok(()));
         }
         tx.commit().await.map_err(db_error)?;
         Ok(outcomes)
@@ -879,6 +1022,163 @@ impl StateStore {
             .await
             .map_err(db_error)?;
         Ok(result.rows_affected())
+    }
+
+    /// The `limit` most recent capture steps, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// The database failed or holds corrupt values.
+    pub async fn recent_capture(&self, limit: usize) -> Result<Vec<CapturedStep>, StateError> {
+        let db_error = |source| self.database_error("read the replay capture", source);
+        let rows = sqlx::query(SELECT_RECENT_CAPTURE)
+            .bind(limit_to_i64(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        let mut steps = Vec::with_capacity(rows.len());
+        for row in rows.iter().rev() {
+            let pre_generation: i64 = row.try_get("pre_generation").map_err(db_error)?;
+            let generation: i64 = row.try_get("generation").map_err(db_error)?;
+            steps.push(CapturedStep {
+                sequence: row.try_get("sequence").map_err(db_error)?,
+                row: CaptureRow {
+                    step_type: row.try_get("step_type").map_err(db_error)?,
+                    tenant_id: row.try_get("tenant_id").map_err(db_error)?,
+                    captured_at_ms: row.try_get("captured_at_ms").map_err(db_error)?,
+                    pre_generation: to_u64("pre_generation", pre_generation)?,
+                    generation: to_u64("generation", generation)?,
+                    status: row.try_get("status").map_err(db_error)?,
+                    body: row.try_get("body").map_err(db_error)?,
+                },
+            });
+        }
+        Ok(steps)
+    }
+
+    /// The `limit` newest change events processed at or before `generation`, newest first.
+    ///
+    /// # Errors
+    ///
+    /// The database failed or holds corrupt values.
+    pub async fn processed_events_upto(
+        &self,
+        generation: u64,
+        limit: usize,
+    ) -> Result<Vec<ProcessedEvent>, StateError> {
+        let db_error = |source| self.database_error("read processed events", source);
+        let rows = sqlx::query(SELECT_EVENTS_UPTO)
+            .bind(to_i64("generation", generation)?)
+            .bind(limit_to_i64(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        let mut events = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let generation: i64 = row.try_get("generation").map_err(db_error)?;
+            events.push(ProcessedEvent {
+                source_event_id: row.try_get("source_event_id").map_err(db_error)?,
+                generation: to_u64("generation", generation)?,
+                fingerprint: row.try_get("fingerprint").map_err(db_error)?,
+            });
+        }
+        Ok(events)
+    }
+
+    /// Seeds a fresh store from a primer: the runtime generation, scope generations and
+    /// processed change events, in one transaction. Used for shadow sessions.
+    ///
+    /// # Errors
+    ///
+    /// The store already holds changes, or the database failed; then nothing was written.
+    pub async fn seed(&self, primer: &Primer) -> Result<(), StateError> {
+        let db_error = |source| self.database_error("seed from a primer", source);
+        let _write_guard = self.lock_writes().await;
+        let mut tx = self.begin_write().await.map_err(db_error)?;
+        let current = read_generation(&mut tx).await.map_err(db_error)?;
+        if current != 0 {
+            return Err(StateError::NotFresh { generation: current });
+        }
+        sqlx::query(SET_GENERATION)
+            .bind(to_i64("generation", primer.current_generation)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        for scope in &primer.scope_generations {
+            sqlx::query(
+                "INSERT INTO kyro_scope_generation \
+                 (scope_key, generation, acknowledged_at_ms, change_trigger) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(scope.key.as_str())
+            .bind(to_i64("generation", scope.generation)?)
+            .bind(scope.acknowledged_at_ms)
+            .bind(scope.trigger.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        }
+        for event in &primer.processed_events {
+            sqlx::query(INSERT_PROCESSED_EVENT)
+                .bind(event.source_event_id.as_str())
+                .bind(to_i64("generation", event.generation)?)
+                .bind(event.fingerprint.as_str())
+                .bind(0_i64)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)
+    }
+
+    /// Deletes evidence past retention: traces and feedback received before their cutoffs,
+    /// capture steps before theirs, and capture steps beyond the newest `max_capture_steps`.
+    ///
+    /// # Errors
+    ///
+    /// The database failed; then nothing was deleted.
+    pub async fn prune_evidence(
+        &self,
+        trace_cutoff_ms: i64,
+        feedback_cutoff_ms: i64,
+        capture_cutoff_ms: i64,
+        max_capture_steps: usize,
+    ) -> Result<Pruned, StateError> {
+        let db_error = |source| self.database_error("prune evidence", source);
+        let _write_guard = self.lock_writes().await;
+        let mut tx = self.begin_write().await.map_err(db_error)?;
+        let mut run = async |sql: &'static str, cutoff: i64| {
+            sqlx::query(sql)
+                .bind(cutoff)
+                .execute(&mut *tx)
+                .await
+                .map(|result| result.rows_affected())
+                .map_err(db_error)
+        };
+        let traces = run(DELETE_TRACES_BEFORE, trace_cutoff_ms).await?;
+        let feedback = run(DELETE_FEEDBACK_BEFORE, feedback_cutoff_ms).await?;
+        let mut capture_steps = run(DELETE_CAPTURE_BEFORE, capture_cutoff_ms).await?;
+        capture_steps += run(DELETE_CAPTURE_BEYOND, limit_to_i64(max_capture_steps)).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(Pruned { traces, feedback, capture_steps })
+    }
+
+    /// How much evidence is stored.
+    ///
+    /// # Errors
+    ///
+    /// The database failed.
+    pub async fn evidence_counts(&self) -> Result<EvidenceCounts, StateError> {
+        let db_error = |source| self.database_error("count evidence", source);
+        let row = sqlx::query(COUNT_EVIDENCE).fetch_one(&self.pool).await.map_err(db_error)?;
+        let count = |name: &'static str| -> Result<u64, StateError> {
+            let value: i64 = row.try_get(name).map_err(db_error)?;
+            to_u64(name, value)
+        };
+        Ok(EvidenceCounts {
+            traces: count("traces")?,
+            feedback: count("feedback")?,
+            capture_steps: count("capture_steps")?,
+        })
     }
 
     /// Checks that the database answers, for health reporting.
@@ -941,7 +1241,7 @@ impl StateStore {
             .connect_with(any_options)
             .await
             .map_err(connect_error)?;
-        Ok(Self { pool, backend, location, write_lock: Some(Mutex::new(())) })
+        Self::with_pool(pool, backend, location, Some(Mutex::new(()))).await
     }
 
     async fn open_postgres(url: &str) -> Result<Self, StateError> {
@@ -977,7 +1277,57 @@ impl StateStore {
             .connect_with(any_options)
             .await
             .map_err(connect_error)?;
-        Ok(Self { pool, backend, location, write_lock: None })
+        Self::with_pool(pool, backend, location, None).await
+    }
+
+    async fn with_pool(
+        pool: AnyPool,
+        backend: StateBackend,
+        location: String,
+        write_lock: Option<Mutex<()>>,
+    ) -> Result<Self, StateError> {
+        let last_sequence: i64 = sqlx::query(SELECT_LAST_CAPTURE_SEQUENCE)
+            .fetch_one(&pool)
+            .await
+            .and_then(|row| row.try_get(0))
+            .map_err(|source| StateError::Database {
+                backend,
+                operation: "read the capture sequence",
+                source,
+            })?;
+        Ok(Self {
+            pool,
+            backend,
+            location,
+            write_lock,
+            capture_sequence: std::sync::atomic::AtomicI64::new(last_sequence),
+        })
+    }
+
+    fn next_capture_sequence(&self) -> i64 {
+        self.capture_sequence.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+    }
+
+    async fn insert_capture(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        capture: &CaptureRow,
+    ) -> Result<(), StateError> {
+        let db_error = |source| self.database_error("record a capture step", source);
+        sqlx::query(INSERT_CAPTURE)
+            .bind(uuid::Uuid::new_v4().simple().to_string())
+            .bind(self.next_capture_sequence())
+            .bind(capture.captured_at_ms)
+            .bind(capture.tenant_id.as_deref())
+            .bind(capture.step_type.as_str())
+            .bind(to_i64("pre_generation", capture.pre_generation)?)
+            .bind(to_i64("generation", capture.generation)?)
+            .bind(capture.status.as_str())
+            .bind(capture.body.as_str())
+            .execute(&mut **tx)
+            .await
+            .map_err(db_error)?;
+        Ok(())
     }
 
     fn database_error(&self, operation: &'static str, source: sqlx::Error) -> StateError {
@@ -1038,6 +1388,13 @@ fn migrator() -> Migrator {
             "feedback".into(),
             MigrationType::Simple,
             include_str!("../migrations/0002_feedback.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            3,
+            "replay capture".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0003_capture.sql").into_sql_str(),
             false,
         ),
     ]);
@@ -1134,7 +1491,8 @@ fn upsert_sql(
 /// `SELECT` of the stored generations of `n_keys` scope keys.
 fn scope_lookup_sql(n_keys: usize) -> AssertSqlSafe<String> {
     let mut sql = String::from(
-        "SELECT scope_key, generation FROM kyro_scope_generation WHERE scope_key IN (",
+        "SELECT scope_key, generation, acknowledged_at_ms FROM kyro_scope_generation \
+         WHERE scope_key IN (",
     );
     push_placeholders(&mut sql, 1, n_keys);
     sql.push(')');
@@ -1212,12 +1570,25 @@ fn decode_document(
     })
 }
 
+fn decode_feedback(row: &AnyRow) -> Result<FeedbackRow, sqlx::Error> {
+    Ok(FeedbackRow {
+        trace_id: row.try_get("trace_id")?,
+        tenant_id: row.try_get("tenant_id")?,
+        signal: row.try_get("signal")?,
+        item_ids: row.try_get("item_ids")?,
+        comment: row.try_get("comment")?,
+        received_at_ms: row.try_get("received_at_ms")?,
+        trace_known: row.try_get::<i64, _>("trace_known")? != 0,
+    })
+}
+
 fn decode_trace(row: &AnyRow) -> Result<TraceRow, sqlx::Error> {
     Ok(TraceRow {
         trace_id: row.try_get("trace_id")?,
         tenant_id: row.try_get("tenant_id")?,
         created_at_ms: row.try_get("created_at_ms")?,
         body: row.try_get("body")?,
+        capture: None,
     })
 }
 

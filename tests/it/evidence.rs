@@ -1,8 +1,10 @@
-//! Evidence routes over the real binary: feedback is durable and turns a diagnosis, and
-//! diagnoses classify traces into the contract's kinds.
+//! Evidence routes over the real binary: feedback is durable and turns a diagnosis, diagnoses
+//! classify traces into the contract's kinds, reports and diffs are redacted, and evidence that
+//! cannot be persisted fails the routes that depend on it, closed, until it recovers.
 
 use kyro_e2e::server::{
-    ACME_DATA_TOKEN, ACME_OBS_TOKEN, DATA_TOKEN, KyroServer, OBS_TOKEN, tokens_section,
+    ACME_ADMIN_TOKEN, ACME_DATA_TOKEN, ACME_OBS_TOKEN, ADMIN_TOKEN, DATA_TOKEN, KyroServer,
+    OBS_TOKEN, tokens_section,
 };
 use kyro_e2e::{fixture_package, plugin_path, temp_dir};
 use kyro_fixture_support::Defect;
@@ -113,4 +115,235 @@ fn evidence_of_another_tenant_is_refused_to_restricted_tokens() {
         403,
         "data tokens cannot read diagnoses"
     );
+}
+
+const CANARY_CONTENT: &str = "CANARY-CONTENT-7f3a9c";
+const CANARY_COMMENT: &str = "CANARY-COMMENT-b41e07";
+/// An embedding component whose decimal digits appear nowhere else.
+const CANARY_COMPONENT: f64 = 0.918_273_645_5;
+
+#[test]
+fn reports_bundles_and_diffs_carry_no_content_embeddings_tokens_or_foreign_trace_ids() {
+    let server = start("redaction");
+    let upsert = server.post(
+        "/v1/documents/upsert",
+        DATA_TOKEN,
+        &json!({ "scope": { "tenant_id": "acme", "namespace": "support" },
+                 "document": { "id": "canary", "embedding": [CANARY_COMPONENT, 0.1, 0.2, 0.3], "content": CANARY_CONTENT, "metadata": { "lang": "en" }, "revision": "1" } }),
+    );
+    assert_eq!(upsert.status, 200, "{}", String::from_utf8_lossy(&upsert.body));
+    let acme =
+        retrieve(&server, "acme", json!({ "query_embedding": [CANARY_COMPONENT, 0.1, 0.2, 0.3] }));
+    assert_eq!(acme["items"][0]["content"], CANARY_CONTENT, "the canary is served to its tenant");
+    let globex = retrieve(&server, "globex", json!({ "required_generation": 99 }));
+    let globex_trace = globex["trace_id"].as_str().unwrap().to_owned();
+    let feedback = server.post(
+        "/v1/context/feedback",
+        DATA_TOKEN,
+        &json!({ "trace_id": acme["trace_id"], "signal": "irrelevant", "comment": CANARY_COMMENT }),
+    );
+    assert_eq!(feedback.status, 200);
+
+    let capture = server.get("/v1/replay/capture?recent=10", Some(ADMIN_TOKEN)).json();
+    let capture_text = capture.to_string();
+    assert!(capture_text.contains(CANARY_CONTENT), "the capture keeps requests to replay them");
+    let documents = [
+        server.post("/v1/proofs/bundle", ADMIN_TOKEN, &json!({ "recent": 10 })),
+        server.post("/v1/proofs/bundle", ACME_ADMIN_TOKEN, &json!({ "recent": 10 })),
+        server.post("/v1/root-cause/report", ADMIN_TOKEN, &json!({})),
+        server.post("/v1/root-cause/report", ACME_ADMIN_TOKEN, &json!({})),
+        server.get("/v1/proofs/context?recent=10", Some(ACME_OBS_TOKEN)),
+        server.post("/v1/replay/diff", ADMIN_TOKEN, &json!({ "baseline": capture, "candidate": capture })),
+        server.post(
+            "/v1/replay/counterfactual",
+            ADMIN_TOKEN,
+            &json!({ "capture": capture, "scenario": { "interventions": [{ "type": "drop_step", "step_index": 0 }] } }),
+        ),
+    ];
+    let canaries = [
+        CANARY_CONTENT.to_owned(),
+        CANARY_COMMENT.to_owned(),
+        "918273".to_owned(),
+        DATA_TOKEN.to_owned(),
+        ADMIN_TOKEN.to_owned(),
+        ACME_ADMIN_TOKEN.to_owned(),
+        OBS_TOKEN.to_owned(),
+    ];
+    for (idx, response) in documents.iter().enumerate() {
+        assert_eq!(response.status, 200, "{idx}: {}", String::from_utf8_lossy(&response.body));
+        let text = String::from_utf8_lossy(&response.body);
+        for canary in &canaries {
+            assert!(!text.contains(canary.as_str()), "document {idx} leaks {canary}: {text}");
+        }
+    }
+    let bundle = documents[0].json();
+    assert_eq!(bundle["schema_version"], 4);
+    assert_eq!(bundle["traces"].as_array().unwrap().len(), 2);
+    assert_eq!(bundle["feedback"][0]["comment_bytes"], CANARY_COMMENT.len());
+    assert!(
+        bundle.to_string().contains(&globex_trace),
+        "an unrestricted admin sees every trace id"
+    );
+    assert!(!bundle["redactions"].as_array().unwrap().is_empty());
+    // A token restricted to acme sees globex's traces only as keys, and is told so.
+    for restricted in [documents[1].json(), documents[3].json(), documents[4].json()] {
+        let text = restricted.to_string();
+        assert!(!text.contains(&globex_trace), "{text}");
+        assert!(text.contains("redacted:"), "{text}");
+        assert!(
+            restricted["redactions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|line| line.as_str().unwrap().contains("trace ids")),
+            "{text}"
+        );
+    }
+    let root = documents[2].json();
+    assert_eq!(root["incidents_by_kind"]["strict_freshness_blocked"], 1, "{root}");
+    assert_eq!(root["incidents"][0]["trace_key"], globex_trace);
+    // Restricted callers cannot ask for another tenant's bundle.
+    let foreign =
+        server.post("/v1/proofs/bundle", ACME_ADMIN_TOKEN, &json!({ "tenant_id": "globex" }));
+    assert_eq!(foreign.status, 403);
+    for (path, body) in [
+        ("/v1/proofs/bundle", json!({ "recent": 0 })),
+        ("/v1/proofs/bundle", json!({ "unknown": true })),
+        ("/v1/root-cause/report", json!({ "max_incidents": 5000 })),
+        ("/v1/replay/diff", json!({ "baseline": {}, "candidate": {} })),
+        (
+            "/v1/replay/shadow-sessions",
+            json!({ "schema_version": 2, "replay_primer": { "current_generation": 0 } }),
+        ),
+        (
+            "/v1/replay/shadow-sessions",
+            json!({ "schema_version": 1, "replay_primer": { "current_generation": 1, "scope_generations": [{ "scope": "all", "generation": 7, "acknowledged_at": "2026-01-01T00:00:00Z" }] } }),
+        ),
+    ] {
+        let response = server.post(path, ADMIN_TOKEN, &body);
+        assert_eq!(
+            response.status,
+            400,
+            "{path} {body}: {}",
+            String::from_utf8_lossy(&response.body)
+        );
+        assert_eq!(response.json()["code"], "VALIDATION_FAILED");
+    }
+    assert_eq!(server.get("/v1/proofs/context?recent=0", Some(OBS_TOKEN)).status, 400);
+    assert_eq!(server.get("/v1/proofs/context?recent=x", Some(OBS_TOKEN)).status, 400);
+    assert_eq!(
+        server.get("/v1/replay/capture", Some(OBS_TOKEN)).status,
+        403,
+        "capture is admin-only"
+    );
+    assert_eq!(server.post("/v1/proofs/bundle", OBS_TOKEN, &json!({})).status, 403);
+}
+
+/// A PostgreSQL database of its own, dropped at the end.
+struct Database(String);
+
+impl Database {
+    fn create(name: &str) -> Self {
+        let database = format!("kyro_e2e_{name}_{}", std::process::id());
+        crate::pgvector::psql(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"));
+        crate::pgvector::psql(&format!("CREATE DATABASE {database}"));
+        Self(database)
+    }
+
+    fn url(&self) -> String {
+        let base = crate::pgvector::database_url();
+        let (server, _) = base.rsplit_once('/').expect("the test database URL names a database");
+        format!("{server}/{}", self.0)
+    }
+
+    fn psql(&self, sql: &str) {
+        let output = std::process::Command::new("psql")
+            .arg(self.url())
+            .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+            .output()
+            .expect("psql is installed with PostgreSQL (scripts/setup-postgres.sh)");
+        assert!(output.status.success(), "psql: {}", String::from_utf8_lossy(&output.stderr));
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        crate::pgvector::psql(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0));
+    }
+}
+
+#[test]
+fn evidence_that_cannot_be_stored_fails_closed_and_health_names_it() {
+    let database = Database::create("evidence_health");
+    let config = format!(
+        "listen = \"{{listen}}\"\nmode = \"development\"\ndefault_freshness = \"strict\"\nstate = \"{}\"\n\
+         feedback_retention_hours = 48\ncapture_retention_hours = 24\ncapture_max_steps = 500\n{}\n\
+         [[stores]]\nid = \"mem\"\nplugin = \"{}\"\nownership_mode = \"write_through\"\nnamespaces = [\"*\"]\n\
+         [stores.config]\ndimension = 4\ndistance = \"cosine\"\nfilterable_keys = [\"lang\"]\n",
+        database.url(),
+        tokens_section(),
+        plugin_path(&fixture_package(Defect::None)).display()
+    );
+    let server = KyroServer::start(&temp_dir("evidence-health"), &config).unwrap();
+    let packet = retrieve(&server, "acme", json!({}));
+    let health = server.get("/v1/health/context", Some(ADMIN_TOKEN)).json();
+    assert_eq!(health["evidence_failures"], json!([]), "{health}");
+    assert_eq!(health["retentions"]["feedback_retention_hours"], 48);
+    assert_eq!(health["retentions"]["capture_retention_hours"], 24);
+    assert_eq!(health["retentions"]["capture_max_steps"], 500);
+    assert_eq!(health["retentions"]["stored_traces"], 1);
+    assert_eq!(health["retentions"]["stored_capture_steps"], 1);
+
+    // Traces (and the capture steps written with them) can no longer be stored.
+    database.psql("ALTER TABLE kyro_trace RENAME TO kyro_trace_away");
+    let failed = server.post(
+        "/v1/context/retrieve",
+        DATA_TOKEN,
+        &json!({ "query_embedding": [1.0, 0.0, 0.0, 0.0], "scope": { "tenant_id": "acme", "namespace": "support" } }),
+    );
+    assert_eq!(failed.status, 503);
+    assert_eq!(failed.json()["code"], "TRACE_PERSISTENCE_FAILED");
+    let health = server.get("/v1/health/context", Some(ADMIN_TOKEN));
+    let health_body = health.json();
+    assert_eq!(health_body["trace_evidence_healthy"], false, "{health_body}");
+    assert_eq!(health_body["capture_evidence_healthy"], false);
+    assert_eq!(health_body["feedback_evidence_healthy"], true);
+    assert_eq!(health_body["evidence_failures"], json!(["trace", "capture"]));
+    assert_ne!(health_body["status"], "healthy");
+    for (path, code) in [
+        ("/v1/proofs/context?recent=5", "TRACE_EVIDENCE_UNHEALTHY"),
+        ("/v1/replay/capture?recent=5", "REPLAY_CAPTURE_EVIDENCE_UNHEALTHY"),
+    ] {
+        let response = server.get(path, Some(ADMIN_TOKEN));
+        assert_eq!(response.status, 503, "{path}");
+        assert_eq!(response.json()["code"], code, "{path}");
+    }
+    let bundle = server.post("/v1/proofs/bundle", ADMIN_TOKEN, &json!({}));
+    assert_eq!(bundle.json()["code"], "TRACE_EVIDENCE_UNHEALTHY");
+
+    // Feedback storage breaks too; its reads fail closed with their own code.
+    database.psql("ALTER TABLE kyro_feedback RENAME TO kyro_feedback_away");
+    database.psql("ALTER TABLE kyro_trace_away RENAME TO kyro_trace");
+    let trace_id = packet["trace_id"].as_str().unwrap();
+    let feedback = server.post(
+        "/v1/context/feedback",
+        DATA_TOKEN,
+        &json!({ "trace_id": trace_id, "signal": "useful" }),
+    );
+    assert_eq!(feedback.json()["code"], "FEEDBACK_PERSISTENCE_FAILED");
+    let listed = server.get(&format!("/v1/context/feedback/{trace_id}"), Some(OBS_TOKEN));
+    assert_eq!(listed.json()["code"], "FEEDBACK_EVIDENCE_UNHEALTHY");
+
+    // Once storage works again, the next successful writes clear the failures.
+    database.psql("ALTER TABLE kyro_feedback_away RENAME TO kyro_feedback");
+    retrieve(&server, "acme", json!({}));
+    let stored = server.post(
+        "/v1/context/feedback",
+        DATA_TOKEN,
+        &json!({ "trace_id": trace_id, "signal": "useful" }),
+    );
+    assert_eq!(stored.status, 200, "{}", String::from_utf8_lossy(&stored.body));
+    let health = server.get("/v1/health/context", Some(ADMIN_TOKEN)).json();
+    assert_eq!(health["evidence_failures"], json!([]), "{health}");
+    assert_eq!(server.get("/v1/proofs/context?recent=5", Some(OBS_TOKEN)).status, 200);
 }

@@ -13,5 +13,6 @@ mod pgvector;
 mod plugin_boundary;
 mod qdrant;
 mod quickstart;
+mod replay;
 mod runtime;
 mod tidy;

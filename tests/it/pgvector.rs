@@ -8,13 +8,13 @@ use kyro_e2e::server::{DATA_TOKEN, KyroServer, tokens_section};
 use kyro_e2e::{kyro_binary, plugin_path, profile_dir, temp_dir};
 use serde_json::{Value, json};
 
-fn database_url() -> String {
+pub(crate) fn database_url() -> String {
     std::env::var("KYRO_TEST_DATABASE_URL").expect(
         "KYRO_TEST_DATABASE_URL is not set: run scripts/setup-postgres.sh (scripts/test.sh does) and export the URL it prints",
     )
 }
 
-fn psql(sql: &str) {
+pub(crate) fn psql(sql: &str) {
     let output = Command::new("psql")
         .arg(database_url())
         .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
@@ -24,7 +24,7 @@ fn psql(sql: &str) {
 }
 
 /// Creates a fresh table from the example schema, with 4-dimensional vectors.
-fn create_table(name: &str) -> String {
+pub(crate) fn create_table(name: &str) -> String {
     let table = format!("kyro_e2e_{name}_{}", std::process::id());
     let schema = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -38,7 +38,7 @@ fn create_table(name: &str) -> String {
     table
 }
 
-struct Table(String);
+pub(crate) struct Table(pub(crate) String);
 
 impl Drop for Table {
     fn drop(&mut self) {
@@ -46,7 +46,7 @@ impl Drop for Table {
     }
 }
 
-fn store_config(table: &str, ownership: &str) -> String {
+pub(crate) fn store_config(table: &str, ownership: &str) -> String {
     format!(
         "dsn = {{ env = \"KYRO_TEST_DATABASE_URL\" }}\ntable = \"{table}\"\ndimension = 4\ndistance = \"cosine\"\n\
          filterable_keys = [\"lang\"]\nownership_mode = \"{ownership}\"\nmutation_key_mode = \"tenant_namespace_id\"\n"

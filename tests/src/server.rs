@@ -20,6 +20,8 @@ pub const OBS_TOKEN: &str = "obs-token-0123456789abcdef";
 pub const ACME_OBS_TOKEN: &str = "acme-obs-token-0123456789";
 /// Admin token.
 pub const ADMIN_TOKEN: &str = "admin-token-0123456789abcdef";
+/// Admin token restricted to tenant `acme`.
+pub const ACME_ADMIN_TOKEN: &str = "acme-admin-token-0123456789";
 
 /// The `[tokens]` section every test configuration uses.
 pub fn tokens_section() -> String {
@@ -27,7 +29,7 @@ pub fn tokens_section() -> String {
         "[tokens]\n\
          data = [{{ token = {{ value = \"{DATA_TOKEN}\" }} }}, {{ token = {{ value = \"{ACME_DATA_TOKEN}\" }}, tenants = [\"acme\"] }}]\n\
          observability = [{{ token = {{ value = \"{OBS_TOKEN}\" }} }}, {{ token = {{ value = \"{ACME_OBS_TOKEN}\" }}, tenants = [\"acme\"] }}]\n\
-         admin = [{{ token = {{ value = \"{ADMIN_TOKEN}\" }} }}]\n"
+         admin = [{{ token = {{ value = \"{ADMIN_TOKEN}\" }} }}, {{ token = {{ value = \"{ACME_ADMIN_TOKEN}\" }}, tenants = [\"acme\"] }}]\n"
     )
 }
 
@@ -150,7 +152,21 @@ impl KyroServer {
     ///
     /// On a connection error.
     pub fn get(&self, path: &str, token: Option<&str>) -> HttpResponse {
-        request(self.address, "GET", path, token, &[], None).expect("kyro answers on loopback")
+        self.get_with(path, token, &[])
+    }
+
+    /// GETs a path with extra headers.
+    ///
+    /// # Panics
+    ///
+    /// On a connection error.
+    pub fn get_with(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> HttpResponse {
+        request(self.address, "GET", path, token, headers, None).expect("kyro answers on loopback")
     }
 
     /// Sends SIGKILL and waits.

@@ -12,6 +12,7 @@ fn trace(trace_id: &str) -> TraceRow {
         tenant_id: "acme".to_owned(),
         created_at_ms: 1,
         body: "{}".to_owned(),
+        capture: None,
     }
 }
 

@@ -15,8 +15,8 @@ use std::time::Instant;
 use kyro_core::ErrorKind;
 
 use super::{
-    ApplyOutcome, ChangeInput, DocumentChange, DocumentKey, DocumentState, FeedbackRow,
-    ScopeChange, ScopeGeneration, StateError, StateStore, TraceRow,
+    ApplyOutcome, CaptureRow, ChangeInput, DocumentChange, DocumentKey, DocumentState, FeedbackRow,
+    Primer, ProcessedEvent, ScopeChange, ScopeGeneration, StateError, StateStore, TraceRow,
 };
 
 /// Set in the environment of a re-executed test binary: the URL the crash child writes to.
@@ -473,6 +473,7 @@ pub(super) async fn inputs_are_bound_not_spliced(url: &str) {
             tenant_id: (*text).to_owned(),
             created_at_ms: 1,
             body: serde_json::json!({ "note": text }).to_string(),
+            capture: None,
         };
         store.put_trace(&trace).await.expect("put trace");
         assert_eq!(store.get_trace(&trace.trace_id).await.expect("get trace"), Some(trace));
@@ -522,6 +523,7 @@ pub(super) async fn traces_round_trip(url: &str) {
             tenant_id: "acme".to_owned(),
             created_at_ms: trace_idx * 1_000,
             body: serde_json::json!({ "trace": trace_idx, "steps": ["plan", "fetch"] }).to_string(),
+            capture: None,
         })
         .collect();
     for trace in &traces {
@@ -704,6 +706,7 @@ fn event_change(source_event_id: &str, fingerprint: &str, scope_keys: &[&str]) -
             .collect(),
         documents: Vec::new(),
         now_ms: 1_700_000_000_000,
+        capture: None,
     }
 }
 
@@ -720,6 +723,7 @@ fn invalidation(scope_keys: &[&str]) -> ChangeInput {
             .collect(),
         documents: Vec::new(),
         now_ms: 1_700_000_000_000,
+        capture: None,
     }
 }
 
@@ -786,6 +790,7 @@ pub(super) async fn traces_are_stored_in_batches(url: &str) {
         tenant_id: "acme".to_owned(),
         created_at_ms: trace_idx,
         body: "{}".to_owned(),
+        capture: None,
     };
     store.put_trace(&trace(2)).await.expect("put trace");
     let outcomes =
@@ -827,4 +832,152 @@ pub(super) async fn batches_apply_in_order_and_recognize_replays_inside_the_batc
         store.apply_change(&invalidation(&["all"])).await.expect("apply"),
         ApplyOutcome::Applied { generation: 4 }
     );
+}
+
+fn capture(step_type: &str, body: &str) -> CaptureRow {
+    CaptureRow {
+        step_type: step_type.to_owned(),
+        tenant_id: Some("acme".to_owned()),
+        captured_at_ms: 1_000,
+        pre_generation: 0,
+        generation: 0,
+        status: String::new(),
+        body: body.to_owned(),
+    }
+}
+
+pub(super) async fn capture_steps_are_written_with_their_trace_or_change(url: &str) {
+    let store = open(url).await;
+    let mut trace = TraceRow {
+        trace_id: "tr-capture".to_owned(),
+        tenant_id: "acme".to_owned(),
+        created_at_ms: 1_000,
+        body: "{}".to_owned(),
+        capture: Some(CaptureRow {
+            status: "complete".to_owned(),
+            ..capture("retrieve", "{\"step\":0}")
+        }),
+    };
+    store.put_traces(std::slice::from_ref(&trace)).await.expect("put").remove(0).expect("stored");
+    let mut change = event_change("ev-1", "fp", &["tenant:acme"]);
+    change.capture = Some(capture("change_event", "{\"step\":1}"));
+    store.apply_changes(std::slice::from_ref(&change)).await.expect("apply");
+    // A replay of the same event is captured as such, at its original generation.
+    store.apply_changes(std::slice::from_ref(&change)).await.expect("replay");
+    // A duplicate trace id stores neither the trace nor its capture step.
+    trace.capture = Some(capture("retrieve", "{\"step\":\"dup\"}"));
+    assert!(store.put_traces(&[trace]).await.expect("put").remove(0).is_err());
+
+    let steps = store.recent_capture(10).await.expect("capture");
+    let summary: Vec<(&str, &str, u64, u64, &str)> = steps
+        .iter()
+        .map(|step| {
+            (
+                step.row.step_type.as_str(),
+                step.row.status.as_str(),
+                step.row.pre_generation,
+                step.row.generation,
+                step.row.body.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("retrieve", "complete", 0, 0, "{\"step\":0}"),
+            ("change_event", "accepted", 0, 1, "{\"step\":1}"),
+            ("change_event", "replayed", 1, 1, "{\"step\":1}"),
+        ]
+    );
+    assert!(steps.windows(2).all(|pair| pair[0].sequence < pair[1].sequence));
+    assert_eq!(store.recent_capture(1).await.expect("capture")[0].row.status, "replayed");
+    // A reopened store continues the sequence.
+    store.close().await;
+    let store = open(url).await;
+    store
+        .apply_changes(&[ChangeInput {
+            capture: Some(capture("invalidate", "{}")),
+            ..invalidation(&["all"])
+        }])
+        .await
+        .expect("apply");
+    let steps = store.recent_capture(10).await.expect("capture");
+    assert_eq!(steps.len(), 4);
+    assert!(steps[3].sequence > steps[2].sequence);
+    let counts = store.evidence_counts().await.expect("counts");
+    assert_eq!((counts.traces, counts.feedback, counts.capture_steps), (1, 0, 4));
+    store.close().await;
+}
+
+pub(super) async fn a_fresh_store_is_seeded_from_a_primer_once(url: &str) {
+    let store = open(url).await;
+    let primer = Primer {
+        current_generation: 7,
+        scope_generations: vec![scope_generation("tenant:acme", 6, 5_000, "change_event")],
+        processed_events: vec![ProcessedEvent {
+            source_event_id: "ev-6".to_owned(),
+            generation: 6,
+            fingerprint: "fp".to_owned(),
+        }],
+    };
+    store.seed(&primer).await.expect("seed");
+    assert_eq!(
+        store.primer(10).await.expect("primer"),
+        Primer { processed_events: primer.processed_events.clone(), ..primer.clone() }
+    );
+    // The seeded dedupe ledger recognizes the event; new changes continue the generation.
+    let replayed = store.apply_change(&event_change("ev-6", "fp", &["all"])).await.expect("replay");
+    assert_eq!(replayed, ApplyOutcome::Replayed { generation: 6 });
+    let applied = store.apply_change(&event_change("ev-8", "fp", &["all"])).await.expect("apply");
+    assert_eq!(applied, ApplyOutcome::Applied { generation: 8 });
+    assert_eq!(
+        store.processed_events_upto(7, 10).await.expect("events")[0].source_event_id,
+        "ev-6"
+    );
+    let again = store.seed(&primer).await.expect_err("a used store cannot be seeded");
+    assert!(matches!(again, StateError::NotFresh { generation: 8 }), "{again:?}");
+    store.close().await;
+}
+
+pub(super) async fn retention_prunes_old_evidence_and_caps_the_capture(url: &str) {
+    let store = open(url).await;
+    let traces: Vec<TraceRow> = (0..6_i64)
+        .map(|idx| TraceRow {
+            trace_id: format!("tr-{idx}"),
+            tenant_id: "acme".to_owned(),
+            created_at_ms: idx * 100,
+            body: "{}".to_owned(),
+            capture: Some(CaptureRow { captured_at_ms: idx * 100, ..capture("retrieve", "{}") }),
+        })
+        .collect();
+    store.put_traces(&traces).await.expect("put");
+    for idx in 0..3_i64 {
+        store
+            .put_feedback(&FeedbackRow {
+                trace_id: format!("tr-{idx}"),
+                tenant_id: Some("acme".to_owned()),
+                signal: "useful".to_owned(),
+                item_ids: "[]".to_owned(),
+                comment: None,
+                received_at_ms: idx * 100,
+                trace_known: true,
+            })
+            .await
+            .expect("feedback");
+    }
+    // Traces before 200, feedback before 100, capture before 100, and at most 3 steps.
+    let pruned = store.prune_evidence(200, 100, 100, 3).await.expect("prune");
+    assert_eq!((pruned.traces, pruned.feedback, pruned.capture_steps), (2, 1, 3));
+    let left: Vec<i64> = store
+        .recent_capture(10)
+        .await
+        .expect("capture")
+        .iter()
+        .map(|step| step.row.captured_at_ms)
+        .collect();
+    assert_eq!(left, [300, 400, 500]);
+    let counts = store.evidence_counts().await.expect("counts");
+    assert_eq!((counts.traces, counts.feedback, counts.capture_steps), (4, 2, 3));
+    assert_eq!(store.feedback_since(150, 10).await.expect("feedback").len(), 1);
+    store.close().await;
 }

@@ -259,3 +259,18 @@ async fn batches_apply_in_order_and_recognize_replays_inside_the_batch() {
     suite::batches_apply_in_order_and_recognize_replays_inside_the_batch(&TestDatabase::new().url)
         .await;
 }
+
+#[tokio::test]
+async fn capture_steps_are_written_with_their_trace_or_change() {
+    suite::capture_steps_are_written_with_their_trace_or_change(&TestDatabase::new().url).await;
+}
+
+#[tokio::test]
+async fn a_fresh_store_is_seeded_from_a_primer_once() {
+    suite::a_fresh_store_is_seeded_from_a_primer_once(&TestDatabase::new().url).await;
+}
+
+#[tokio::test]
+async fn retention_prunes_old_evidence_and_caps_the_capture() {
+    suite::retention_prunes_old_evidence_and_caps_the_capture(&TestDatabase::new().url).await;
+}

@@ -7,8 +7,9 @@
 
 use kyro_core::ErrorKind;
 use kyro_host::state::{
-    ApplyOutcome, ChangeInput, DocumentChange, DocumentKey, DocumentState, FeedbackRow,
-    ScopeChange, ScopeGeneration, StateBackend, StateError, StateStore, TraceRow,
+    ApplyOutcome, CaptureRow, ChangeInput, DocumentChange, DocumentKey, DocumentState, FeedbackRow,
+    Primer, ProcessedEvent, ScopeChange, ScopeGeneration, StateBackend, StateError, StateStore,
+    TraceRow,
 };
 use sqlx::Any;
 use sqlx::migrate::MigrateDatabase;
@@ -240,4 +241,20 @@ async fn batches_apply_in_order_and_recognize_replays_inside_the_batch() {
         &TestDatabase::new().await.url,
     )
     .await;
+}
+
+#[tokio::test]
+async fn capture_steps_are_written_with_their_trace_or_change() {
+    suite::capture_steps_are_written_with_their_trace_or_change(&TestDatabase::new().await.url)
+        .await;
+}
+
+#[tokio::test]
+async fn a_fresh_store_is_seeded_from_a_primer_once() {
+    suite::a_fresh_store_is_seeded_from_a_primer_once(&TestDatabase::new().await.url).await;
+}
+
+#[tokio::test]
+async fn retention_prunes_old_evidence_and_caps_the_capture() {
+    suite::retention_prunes_old_evidence_and_caps_the_capture(&TestDatabase::new().await.url).await;
 }
