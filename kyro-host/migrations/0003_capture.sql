@@ -1,8 +1,9 @@
 -- Replay capture (runtime contract: GET /v1/replay/capture). One row per serving step, written
 -- in the same transaction as the step's trace (retrieve) or ledger change (change event,
 -- invalidation, verified mutation ACK), so a step is captured exactly when it took effect.
--- `generation` and `status` are what the step answered; `body` is JSON the host writes (the
--- request, the planner's inputs and the rest of the observed record) and reads back verbatim.
+-- `generation` and `status` are what the step answered; `request` is the request body as the
+-- client sent it (replaying the step sends it again); `body` is JSON the host writes (the
+-- planner's inputs and the rest of the observed record) and reads back verbatim.
 -- `sequence` orders steps; each host allocates it from its own counter (seeded from the largest
 -- stored value), so hosts sharing one database interleave in time order, not strictly.
 CREATE TABLE IF NOT EXISTS kyro_capture_step (
@@ -14,6 +15,7 @@ CREATE TABLE IF NOT EXISTS kyro_capture_step (
     pre_generation BIGINT NOT NULL,
     generation     BIGINT NOT NULL,
     status         TEXT   NOT NULL,
+    request        TEXT   NOT NULL,
     body           TEXT   NOT NULL
 );
 CREATE INDEX IF NOT EXISTS kyro_capture_by_sequence ON kyro_capture_step (sequence);

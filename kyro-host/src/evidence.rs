@@ -836,7 +836,7 @@ pub async fn export_capture(session: &Session, recent: usize) -> Result<CaptureE
             }),
             request: Some(CapturedRequest {
                 route: body.route,
-                body: body.request,
+                body: serde_json::from_str(&step.row.request).unwrap_or(Value::Null),
                 idempotency_key: body.idempotency_key,
             }),
             plan: Some(body.plan),
@@ -1061,7 +1061,7 @@ async fn replay_step(
     let bytes = serde_json::to_vec(&request.body).unwrap_or_default();
     match request.route.as_str() {
         "/v1/context/retrieve" => {
-            runtime.retrieve(session, parse_body(&bytes)?).await?;
+            runtime.retrieve(session, parse_body(&bytes)?, None).await?;
         }
         "/v1/events/change" => {
             let event: crate::api::ChangeEvent = parse_body(&bytes)?;

@@ -246,10 +246,11 @@ pub async fn tour(runtime: &Arc<Runtime>, out: &mut dyn Write) -> anyhow::Result
         "\n2. A scoped retrieve for tenant acme: \"{query}\" (balanced). Globex's refund policy never appears."
     )?;
     let packet =
-        runtime.retrieve(&runtime.live, retrieve_request("acme", query, "balanced")).await?;
+        runtime.retrieve(&runtime.live, retrieve_request("acme", query, "balanced"), None).await?;
     write!(out, "{}", describe_packet(&packet))?;
     writeln!(out, "\n   The same question again is served from the reuse cache:")?;
-    let packet = runtime.retrieve(&runtime.live, retrieve_request("acme", query, "strict")).await?;
+    let packet =
+        runtime.retrieve(&runtime.live, retrieve_request("acme", query, "strict"), None).await?;
     write!(out, "{}", describe_packet(&packet))?;
     writeln!(
         out,
@@ -280,7 +281,8 @@ pub async fn tour(runtime: &Arc<Runtime>, out: &mut dyn Write) -> anyhow::Result
         out,
         "\n4. A strict retrieve refuses the stale reuse and prunes the store's stale revision 1:"
     )?;
-    let packet = runtime.retrieve(&runtime.live, retrieve_request("acme", query, "strict")).await?;
+    let packet =
+        runtime.retrieve(&runtime.live, retrieve_request("acme", query, "strict"), None).await?;
     write!(out, "{}", describe_packet(&packet))?;
     writeln!(
         out,
@@ -296,7 +298,7 @@ pub async fn tour(runtime: &Arc<Runtime>, out: &mut dyn Write) -> anyhow::Result
     )
     .await?;
     let packet =
-        runtime.retrieve(&runtime.live, retrieve_request("acme", query, "balanced")).await?;
+        runtime.retrieve(&runtime.live, retrieve_request("acme", query, "balanced"), None).await?;
     write!(out, "{}", describe_packet(&packet))?;
     Ok(())
 }

@@ -704,6 +704,7 @@ impl Runtime {
         &self,
         session: &Session,
         request: RetrieveRequest,
+        raw_body: Option<String>,
     ) -> Result<ContextPacket, ApiError> {
         let started = Instant::now();
         let valid = request.validate(self.config.default_freshness)?;
@@ -790,6 +791,7 @@ impl Runtime {
         let pre_step = PreStep {
             read_keys: read_keys.clone(),
             seen: ledger.as_ref().map(|(_, _, seen)| seen.clone()).unwrap_or_default(),
+            raw_body,
         };
         let mut notes = decision.notes.clone();
         let degraded_by_notes = notes.iter().any(|note| {
@@ -1306,7 +1308,9 @@ impl Runtime {
                 tenant_id: Some(valid.scope.tenant_id()),
                 label: format!("retrieve {}/{}", valid.scope.tenant_id(), valid.scope.namespace()),
                 route: "/v1/context/retrieve",
-                body: serde_json::to_value(&request).unwrap_or_default(),
+                body: pre_step
+                    .raw_body
+                    .unwrap_or_else(|| serde_json::to_string(&request).unwrap_or_default()),
                 idempotency_key: None,
             };
             capture_row(
@@ -1468,7 +1472,7 @@ impl Runtime {
                 tenant_id: change.scope.tenant_id.as_deref(),
                 label: format!("change_event {source_event_id}"),
                 route: "/v1/events/change",
-                body: body.clone(),
+                body: body.to_string(),
                 idempotency_key: None,
             };
             change_capture(step, &input, invalidation.clone())
@@ -1520,7 +1524,7 @@ impl Runtime {
                 tenant_id: scope.tenant_id.as_deref(),
                 label: format!("invalidate {trigger}"),
                 route: "/v1/context/invalidate",
-                body: body.clone(),
+                body: body.to_string(),
                 idempotency_key: idempotency_key.clone(),
             };
             change_capture(step, &input, invalidation.clone())
@@ -1641,7 +1645,7 @@ impl Runtime {
                 tenant_id: Some(scope.tenant_id()),
                 label: format!("{step_type} {}/{}/{id}", scope.tenant_id(), scope.namespace()),
                 route: if deleting { "/v1/documents/delete" } else { "/v1/documents/upsert" },
-                body: body.clone(),
+                body: body.to_string(),
                 idempotency_key: None,
             };
             change_capture(step, &input, invalidation.clone())
@@ -1742,6 +1746,8 @@ pub struct ScopeSeen {
 struct PreStep {
     read_keys: Vec<String>,
     seen: Vec<ScopeSeen>,
+    /// The request body as the client sent it, when it came over HTTP.
+    raw_body: Option<String>,
 }
 
 /// The JSON body of one capture step, as stored.
@@ -1751,8 +1757,6 @@ pub struct CaptureBody {
     pub label: String,
     /// The route the step was served on.
     pub route: String,
-    /// The request body, verbatim: replaying the step sends it again.
-    pub request: serde_json::Value,
     /// The `Idempotency-Key` the request carried.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
@@ -1772,7 +1776,8 @@ struct StepRequest<'a> {
     tenant_id: Option<&'a str>,
     label: String,
     route: &'a str,
-    body: serde_json::Value,
+    /// The request body as the client sent it.
+    body: String,
     idempotency_key: Option<String>,
 }
 
@@ -1788,7 +1793,6 @@ fn capture_row(
     let body = CaptureBody {
         label: step.label,
         route: step.route.to_owned(),
-        request: step.body,
         idempotency_key: step.idempotency_key,
         plan,
         observed,
@@ -1804,6 +1808,7 @@ fn capture_row(
         pre_generation,
         generation,
         status: status.to_owned(),
+        request: step.body,
         body: serde_json::to_string(&body).unwrap_or_default(),
     }
 }

@@ -161,7 +161,8 @@ async fn retrieve(
     let request: RetrieveRequest = parse_body(&body)?;
     caller.allow(&request.scope.tenant_id)?;
     let session = session_of(&runtime, &headers)?;
-    let packet = runtime.retrieve(&session, request).await?;
+    let raw_body = String::from_utf8(body.to_vec()).ok();
+    let packet = runtime.retrieve(&session, request, raw_body).await?;
     Ok(axum::Json(packet).into_response())
 }
 

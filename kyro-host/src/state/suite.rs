@@ -799,6 +799,14 @@ pub(super) async fn traces_are_stored_in_batches(url: &str) {
     assert!(matches!(outcomes[1], Err(StateError::DuplicateTrace { .. })), "{outcomes:?}");
     assert_eq!(store.recent_traces(10).await.expect("recent").len(), 3);
     assert_eq!(store.get_trace("batch-3").await.expect("get"), Some(trace(3)));
+    // A repeated id inside one batch stores the first; a batch spans several statements.
+    let mut big: Vec<TraceRow> = (10..460).map(trace).collect();
+    big.insert(1, TraceRow { body: "{\"second\":true}".to_owned(), ..trace(10) });
+    let outcomes = store.put_traces(&big).await.expect("the batch commits");
+    assert_eq!(outcomes.iter().filter(|outcome| outcome.is_err()).count(), 1);
+    assert!(outcomes[1].is_err() && outcomes[0].is_ok() && outcomes[450].is_ok());
+    assert_eq!(store.get_trace("batch-10").await.expect("get"), Some(trace(10)));
+    assert_eq!(store.evidence_counts().await.expect("counts").traces, 453);
 }
 
 pub(super) async fn batches_apply_in_order_and_recognize_replays_inside_the_batch(url: &str) {
@@ -842,6 +850,7 @@ fn capture(step_type: &str, body: &str) -> CaptureRow {
         pre_generation: 0,
         generation: 0,
         status: String::new(),
+        request: format!("{{\"request\":{body}}}"),
         body: body.to_owned(),
     }
 }
@@ -869,6 +878,7 @@ pub(super) async fn capture_steps_are_written_with_their_trace_or_change(url: &s
     assert!(store.put_traces(&[trace]).await.expect("put").remove(0).is_err());
 
     let steps = store.recent_capture(10).await.expect("capture");
+    assert_eq!(steps[0].row.request, "{\"request\":{\"step\":0}}");
     let summary: Vec<(&str, &str, u64, u64, &str)> = steps
         .iter()
         .map(|step| {
