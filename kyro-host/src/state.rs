@@ -487,6 +487,19 @@ const DELETE_CAPTURE_BEFORE: &str = "DELETE FROM kyro_capture_step WHERE capture
 const DELETE_CAPTURE_BEYOND: &str = "DELETE FROM kyro_capture_step WHERE sequence <= \
      (SELECT COALESCE(MAX(sequence), 0) FROM kyro_capture_step) - $1";
 const SET_GENERATION: &str = "UPDATE kyro_generation SET value = $1 WHERE id = 1";
+const LOCK_GENERATION: &str =
+    "UPDATE kyro_generation SET value = value WHERE id = 1 RETURNING value";
+const UPSERT_SCOPES: &str = "INSERT INTO kyro_scope_generation \
+     (scope_key, generation, acknowledged_at_ms, change_trigger) VALUES ";
+const UPSERT_SCOPES_SUFFIX: &str = " ON CONFLICT (scope_key) DO UPDATE SET \
+     generation = excluded.generation, acknowledged_at_ms = excluded.acknowledged_at_ms, \
+     change_trigger = excluded.change_trigger";
+const UPSERT_DOCUMENTS: &str = "INSERT INTO kyro_document_state (tenant_id, namespace, doc_id, \
+     generation, revision, watermark, tombstone, event_timestamp_ms) VALUES ";
+const UPSERT_DOCUMENTS_SUFFIX: &str = " ON CONFLICT (tenant_id, namespace, doc_id) DO UPDATE SET \
+     generation = excluded.generation, revision = excluded.revision, \
+     watermark = excluded.watermark, tombstone = excluded.tombstone, \
+     event_timestamp_ms = excluded.event_timestamp_ms";
 const INSERT_CAPTURE_ROWS: &str = "INSERT INTO kyro_capture_step (step_id, sequence, \
      captured_at_ms, tenant_id, step_type, pre_generation, generation, status, request, body) VALUES ";
 const SELECT_LAST_CAPTURE_SEQUENCE: &str =
@@ -616,13 +629,179 @@ impl StateStore {
         let db_error = |source| self.database_error("apply changes", source);
         let _write_guard = self.lock_writes().await;
         let mut tx = self.begin_write().await.map_err(db_error)?;
+        let outcomes = if changes.len() == 1 {
+            let outcome = self.apply_in(&mut tx, &changes[0]).await?;
+            self.capture_change(&mut tx, &changes[0], outcome).await?;
+            vec![outcome]
+        } else {
+            self.apply_batch_in(&mut tx, changes).await?
+        };
+        tx.commit().await.map_err(db_error)?;
+        Ok(outcomes)
+    }
+
+    /// Applies several changes with set-based statements: a fixed number of round trips to the
+    /// database per batch instead of four or five per change. Same outcomes as applying them one
+    /// by one with [`StateStore::apply_change`] inside one transaction.
+    async fn apply_batch_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        changes: &[ChangeInput],
+    ) -> Result<Vec<ApplyOutcome>, StateError> {
+        let db_error = |source| self.database_error("apply changes", source);
+        // Range checks first: nothing is written when any change is out of range.
+        let document_rows = changes
+            .iter()
+            .map(|change| document_rows(&change.documents))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        // A no-op update takes the counter's row lock (PostgreSQL; SQLite's BEGIN IMMEDIATE
+        // already holds the write lock), so the dedupe lookup below sees every event committed
+        // before this transaction, as in `apply_in`.
+        let base: i64 = sqlx::query(LOCK_GENERATION)
+            .fetch_one(&mut **tx)
+            .await
+            .and_then(|row| row.try_get(0))
+            .map_err(db_error)?;
+        let base = to_u64("generation", base)?;
+        let event_ids: Vec<&str> = unique_in_order(
+            &changes
+                .iter()
+                .filter_map(|change| change.source_event_id.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .into_iter()
+        .copied()
+        .collect();
+        let mut known: HashMap<String, (u64, String)> = HashMap::new();
+        for chunk in event_ids.chunks(SCOPE_KEYS_PER_LOOKUP) {
+            let mut sql = String::from(
+                "SELECT source_event_id, generation, fingerprint FROM kyro_processed_event \
+                 WHERE source_event_id IN (",
+            );
+            push_placeholders(&mut sql, 1, chunk.len());
+            sql.push(')');
+            // Only static fragments and placeholder numbers: no input text reaches the SQL.
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(&mut **tx).await.map_err(db_error)? {
+                let generation: i64 = row.try_get("generation").map_err(db_error)?;
+                known.insert(
+                    row.try_get("source_event_id").map_err(db_error)?,
+                    (
+                        to_u64("generation", generation)?,
+                        row.try_get("fingerprint").map_err(db_error)?,
+                    ),
+                );
+            }
+        }
+
+        let mut generation = base;
         let mut outcomes = Vec::with_capacity(changes.len());
-        for change in changes {
-            let outcome = self.apply_in(&mut tx, change).await?;
-            self.capture_change(&mut tx, change, outcome).await?;
+        let mut new_events = Vec::new();
+        let mut scopes: BTreeMap<&str, (i64, i64, &str)> = BTreeMap::new();
+        let mut documents: BTreeMap<&DocumentKey, (i64, &DocumentRow<'_>)> = BTreeMap::new();
+        let mut captures = Vec::new();
+        for (change, rows) in changes.iter().zip(&document_rows) {
+            let outcome = match change.source_event_id.as_deref().and_then(|id| known.get(id)) {
+                Some((original, fingerprint)) if *fingerprint == change.fingerprint => {
+                    ApplyOutcome::Replayed { generation: *original }
+                }
+                Some((original, _)) => ApplyOutcome::Conflict { generation: *original },
+                None => {
+                    generation += 1;
+                    ApplyOutcome::Applied { generation }
+                }
+            };
+            if let ApplyOutcome::Applied { generation } = outcome {
+                let value = to_i64("generation", generation)?;
+                if let Some(id) = &change.source_event_id {
+                    known.insert(id.clone(), (generation, change.fingerprint.clone()));
+                    new_events.push((
+                        id.as_str(),
+                        value,
+                        change.fingerprint.as_str(),
+                        change.now_ms,
+                    ));
+                }
+                for (key, trigger) in scope_rows(&change.scope_keys) {
+                    scopes.insert(key, (value, change.now_ms, trigger));
+                }
+                for row in rows {
+                    documents.insert(row.key, (value, row));
+                }
+            }
+            if let Some(capture) = &change.capture {
+                let (status, pre_generation) = match outcome {
+                    ApplyOutcome::Applied { generation } => ("accepted", generation - 1),
+                    ApplyOutcome::Replayed { .. } => ("replayed", generation),
+                    ApplyOutcome::Conflict { .. } => ("rejected", generation),
+                };
+                captures.push(CaptureRow {
+                    generation: outcome.generation(),
+                    status: status.to_owned(),
+                    pre_generation,
+                    ..capture.clone()
+                });
+            }
             outcomes.push(outcome);
         }
-        tx.commit().await.map_err(db_error)?;
+
+        if generation > base {
+            sqlx::query(SET_GENERATION)
+                .bind(to_i64("generation", generation)?)
+                .execute(&mut **tx)
+                .await
+                .map_err(db_error)?;
+        }
+        for chunk in new_events.chunks(SCOPE_ROWS_PER_STATEMENT) {
+            let mut query = sqlx::query(upsert_sql(
+                "INSERT INTO kyro_processed_event \
+                 (source_event_id, generation, fingerprint, processed_at_ms) VALUES ",
+                chunk.len(),
+                4,
+                "",
+            ));
+            for &(id, value, fingerprint, now_ms) in chunk {
+                query = query.bind(id).bind(value).bind(fingerprint).bind(now_ms);
+            }
+            query.execute(&mut **tx).await.map_err(db_error)?;
+        }
+        let scopes: Vec<_> = scopes.into_iter().collect();
+        for chunk in scopes.chunks(SCOPE_ROWS_PER_STATEMENT) {
+            let mut query =
+                sqlx::query(upsert_sql(UPSERT_SCOPES, chunk.len(), 4, UPSERT_SCOPES_SUFFIX));
+            for &(key, (value, now_ms, trigger)) in chunk {
+                query = query.bind(key).bind(value).bind(now_ms).bind(trigger);
+            }
+            query.execute(&mut **tx).await.map_err(db_error)?;
+        }
+        let documents: Vec<_> = documents.into_values().collect();
+        for chunk in documents.chunks(DOCUMENT_ROWS_PER_STATEMENT) {
+            let mut query =
+                sqlx::query(upsert_sql(UPSERT_DOCUMENTS, chunk.len(), 8, UPSERT_DOCUMENTS_SUFFIX));
+            for &(value, row) in chunk {
+                query = query
+                    .bind(row.key.tenant_id.as_str())
+                    .bind(row.key.namespace.as_str())
+                    .bind(row.key.doc_id.as_str())
+                    .bind(value)
+                    .bind(row.revision)
+                    .bind(row.watermark)
+                    .bind(row.tombstone)
+                    .bind(row.event_timestamp_ms);
+            }
+            query.execute(&mut **tx).await.map_err(db_error)?;
+        }
+        for chunk in captures.chunks(CAPTURE_ROWS_PER_STATEMENT) {
+            let mut query = sqlx::query(upsert_sql(INSERT_CAPTURE_ROWS, chunk.len(), 10, ""));
+            for capture in chunk {
+                query = bind_capture(query, capture, self.next_capture_sequence())?;
+            }
+            query.execute(&mut **tx).await.map_err(db_error)?;
+        }
         Ok(outcomes)
     }
 
@@ -676,15 +855,7 @@ impl StateStore {
         }
 
         for chunk in scope_rows.chunks(SCOPE_ROWS_PER_STATEMENT) {
-            let sql = upsert_sql(
-                "INSERT INTO kyro_scope_generation \
-                 (scope_key, generation, acknowledged_at_ms, change_trigger) VALUES ",
-                chunk.len(),
-                4,
-                " ON CONFLICT (scope_key) DO UPDATE SET generation = excluded.generation, \
-                 acknowledged_at_ms = excluded.acknowledged_at_ms, \
-                 change_trigger = excluded.change_trigger",
-            );
+            let sql = upsert_sql(UPSERT_SCOPES, chunk.len(), 4, UPSERT_SCOPES_SUFFIX);
             let mut query = sqlx::query(sql);
             for &(key, trigger) in chunk {
                 query = query.bind(key).bind(generation_value).bind(change.now_ms).bind(trigger);
@@ -693,16 +864,7 @@ impl StateStore {
         }
 
         for chunk in document_rows.chunks(DOCUMENT_ROWS_PER_STATEMENT) {
-            let sql = upsert_sql(
-                "INSERT INTO kyro_document_state (tenant_id, namespace, doc_id, generation, \
-                 revision, watermark, tombstone, event_timestamp_ms) VALUES ",
-                chunk.len(),
-                8,
-                " ON CONFLICT (tenant_id, namespace, doc_id) DO UPDATE SET \
-                 generation = excluded.generation, revision = excluded.revision, \
-                 watermark = excluded.watermark, tombstone = excluded.tombstone, \
-                 event_timestamp_ms = excluded.event_timestamp_ms",
-            );
+            let sql = upsert_sql(UPSERT_DOCUMENTS, chunk.len(), 8, UPSERT_DOCUMENTS_SUFFIX);
             let mut query = sqlx::query(sql);
             for row in chunk {
                 query = query

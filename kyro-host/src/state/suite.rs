@@ -219,6 +219,52 @@ pub(super) async fn concurrent_instances_never_duplicate_generations(url: &str) 
     }
 }
 
+pub(super) async fn concurrent_batches_apply_each_event_once(url: &str) {
+    let stores = [Arc::new(open(url).await), Arc::new(open(url).await)];
+    let n_rounds = 6_usize;
+    let mut tasks = Vec::new();
+    for (store_idx, store) in stores.iter().enumerate() {
+        for task_idx in 0..2_usize {
+            let store = Arc::clone(store);
+            tasks.push(tokio::spawn(async move {
+                let mut outcomes = Vec::new();
+                for round in 0..n_rounds {
+                    // Every task sends the round's shared events, plus one of its own.
+                    let batch = [
+                        event_change(&format!("shared-{round}-a"), "fp", &["all"]),
+                        event_change(
+                            &format!("own-{store_idx}-{task_idx}-{round}"),
+                            "fp",
+                            &["all"],
+                        ),
+                        event_change(&format!("shared-{round}-b"), "fp", &["all"]),
+                    ];
+                    outcomes.extend(store.apply_changes(&batch).await.expect("apply"));
+                }
+                outcomes
+            }));
+        }
+    }
+    let mut applied = Vec::new();
+    for task in tasks {
+        for outcome in task.await.expect("task") {
+            match outcome {
+                ApplyOutcome::Applied { generation } => applied.push(generation),
+                ApplyOutcome::Replayed { .. } => {}
+                ApplyOutcome::Conflict { .. } => panic!("same bodies never conflict"),
+            }
+        }
+    }
+    // Two shared events per round applied once each, plus every task's own.
+    let n_expected = (n_rounds * (2 + 4)) as u64;
+    applied.sort_unstable();
+    assert_eq!(applied, (1..=n_expected).collect::<Vec<_>>(), "dense, unique, each event once");
+    assert_eq!(stores[0].current_generation().await.expect("current generation"), n_expected);
+    for store in &stores {
+        store.close().await;
+    }
+}
+
 pub(super) async fn concurrent_opens_migrate_once(url: &str) {
     let (first, second) = tokio::join!(StateStore::open(url), StateStore::open(url));
     let (first, second) = (first.expect("first open"), second.expect("second open"));
@@ -840,6 +886,61 @@ pub(super) async fn batches_apply_in_order_and_recognize_replays_inside_the_batc
         store.apply_change(&invalidation(&["all"])).await.expect("apply"),
         ApplyOutcome::Applied { generation: 4 }
     );
+    // A batch recognizes events stored by earlier transactions, records the last facts of a
+    // document it changes twice, and captures every change with what it answered.
+    let doc = document_key("acme", "support", "doc-1");
+    let with_doc = |id: &str, revision: &str| ChangeInput {
+        documents: vec![document_change(&doc, Some(revision), None, false)],
+        capture: Some(capture("change_event", "{}")),
+        ..event_change(id, "fp", &["namespace:acme/support"])
+    };
+    let replay = ChangeInput {
+        capture: Some(capture("change_event", "{}")),
+        ..event_change("e-2", "fp-2", &["tenant:acme"])
+    };
+    let outcomes = store
+        .apply_changes(&[replay, with_doc("e-5", "5"), with_doc("e-6", "6")])
+        .await
+        .expect("the batch commits");
+    assert_eq!(
+        outcomes,
+        [
+            ApplyOutcome::Replayed { generation: 2 },
+            ApplyOutcome::Applied { generation: 5 },
+            ApplyOutcome::Applied { generation: 6 },
+        ]
+    );
+    let view = store
+        .read_freshness(
+            &keys(&["namespace:acme/support", "tenant:acme"]),
+            std::slice::from_ref(&doc),
+        )
+        .await
+        .expect("read");
+    assert_eq!(
+        view.scope_generations,
+        [("namespace:acme/support".to_owned(), 6), ("tenant:acme".to_owned(), 2)]
+    );
+    assert_eq!(
+        (view.documents[0].generation, view.documents[0].revision.as_deref()),
+        (6, Some("6"))
+    );
+    let captured: Vec<(String, u64, u64)> = store
+        .recent_capture(10)
+        .await
+        .expect("capture")
+        .into_iter()
+        .map(|step| (step.row.status, step.row.pre_generation, step.row.generation))
+        .collect();
+    assert_eq!(
+        captured,
+        [
+            ("replayed".to_owned(), 4, 2),
+            ("accepted".to_owned(), 4, 5),
+            ("accepted".to_owned(), 5, 6)
+        ]
+    );
+    assert_eq!(store.processed_events_upto(6, 10).await.expect("events")[0].source_event_id, "e-6");
 }
 
 fn capture(step_type: &str, body: &str) -> CaptureRow {

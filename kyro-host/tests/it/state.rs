@@ -258,3 +258,8 @@ async fn a_fresh_store_is_seeded_from_a_primer_once() {
 async fn retention_prunes_old_evidence_and_caps_the_capture() {
     suite::retention_prunes_old_evidence_and_caps_the_capture(&TestDatabase::new().await.url).await;
 }
+
+#[tokio::test]
+async fn concurrent_batches_apply_each_event_once() {
+    suite::concurrent_batches_apply_each_event_once(&TestDatabase::new().await.url).await;
+}
