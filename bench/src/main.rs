@@ -1,13 +1,19 @@
-//! `kyro-bench`: what the runtime costs over pgvector, measured end to end against the real
-//! `kyro serve` process and against the same scoped top-10 query sent straight to PostgreSQL.
+//! `kyro-bench`: what the runtime costs over the store it wraps, measured end to end against the
+//! real `kyro serve` process and against the same scoped top-10 query sent straight to the
+//! store, over pgvector and over embedded Qdrant; and what the plugin boundary costs per call.
 //!
-//! Arms, all against one server and one table (issue #7):
-//! - `direct`: the connector's own search transaction issued with sqlx from this process;
+//! Arms, per store, all against one server and one copy of the data (issue #7):
+//! - `direct`: the connector's own query issued from this process: for pgvector its search
+//!   transaction with sqlx, for embedded Qdrant the same request to the qdrant-edge engine
+//!   opened on a byte-for-byte copy of the server's collection;
 //! - `fetch-eventual` / `fetch-strict`: `POST /v1/context/retrieve` with a fresh query vector
 //!   every time, so every request is a backend fetch;
 //! - `reuse-strict`: a fixed set of queries, warmed once, then repeated in strict mode, so every
 //!   request is served from the reuse cache;
 //! - `change-event`: `POST /v1/events/change` with a new `source_event_id` each time (durable ACK).
+//!
+//! And once per run, the plugin boundary: the reference connector loaded as a cdylib against
+//! the same connector linked in, call by call (`boundary.rs`).
 //!
 //! Loads: closed-loop sweeps at 1, 2, 4 and 8 requests in flight, with the direct and fetch arms
 //! interleaved (A B C, then C B A, per round) so machine drift hits them alike; then an open-loop
@@ -16,67 +22,108 @@
 //! Each phase reports p50, p99, p99.9, throughput, and the CPU time per request of the `kyro`
 //! process and of this load generator (utime + stime from `/proc/<pid>/stat`).
 //!
-//! It reuses the 100,000 × 768 table the pgvector connector bench builds
-//! (`cargo bench -p kyro-connector-pgvector --bench scoped_search`) and refuses to run without it;
-//! it does not load data itself. The plugin boundary is measured by
-//! `cargo bench -p kyro-e2e --bench plugin_boundary`, not here. Traffic goes to 127.0.0.1 only.
+//! It prepares its data itself (`dataset.rs`): fixed-seed vectors, 100,000 × 768 by default, in
+//! four tenants of different sizes, indexed with HNSW; the pgvector table and the pristine
+//! Qdrant collection are kept and reused by later runs with the same parameters. Traffic goes to
+//! 127.0.0.1 only. `scripts/bench.sh` builds what it needs, runs it, and splices its `--markdown`
+//! output into `docs/benchmarks.md`.
 
 #![expect(clippy::print_stdout, reason = "a benchmark reports its figures on stdout")]
 
+mod boundary;
 mod client;
+mod dataset;
+mod generator;
+mod machine;
+mod pg_store;
+mod qdrant_store;
+mod random;
+mod report;
+mod server;
 mod stats;
 
-use std::fmt::Write as _;
-use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::str::FromStr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, mpsc};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+#[cfg(test)]
+mod tests;
 
-use anyhow::{Context, bail, ensure};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, ensure};
 use clap::Parser;
 use serde_json::{Value, json};
-use sqlx::Row;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-use crate::client::Connection;
-use crate::stats::{
-    Sample, Summary, clock_ticks_per_second, cpu_time, paired_differences, quantile,
-};
+use crate::dataset::{Dataset, Preparation};
+use crate::generator::{Arm, Bench, Direct, merge_into, pair_round, pairing, stream_id};
+use crate::machine::Machine;
+use crate::report::{PairedRow, Report, StoreReport, boundary_target};
+use crate::server::Server;
+use crate::stats::{Sample, clock_ticks_per_second, quantile};
 
-const DATA_TOKEN: &str = "bench-data-token-0123456789abcdef";
-const OBS_TOKEN: &str = "bench-obs-token-0123456789abcdef";
-const ADMIN_TOKEN: &str = "bench-admin-token-0123456789abcdef";
+/// Hits per query, in every arm.
+pub(crate) const TOP_K: usize = 10;
 const DEFAULT_DATABASE_URL: &str = "postgres://kyro:kyro@127.0.0.1:5432/kyro_test";
-const NAMESPACE: &str = "docs";
-const TOP_K: usize = 10;
-const EF_SEARCH: u32 = 40;
-const ITERATIVE_SCAN: &str = "strict_order";
 
-/// Benchmarks `kyro serve` over pgvector against direct sqlx queries (issue #7).
+/// A store the runtime arms run over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum StoreKind {
+    /// PostgreSQL with pgvector, through the pgvector connector.
+    Pgvector,
+    /// The Qdrant connector's embedded backend (qdrant-edge in the `kyro` process).
+    QdrantEmbedded,
+}
+
+impl StoreKind {
+    fn name(self) -> &'static str {
+        match self {
+            StoreKind::Pgvector => "pgvector",
+            StoreKind::QdrantEmbedded => "qdrant-embedded",
+        }
+    }
+}
+
+/// Benchmarks `kyro serve` over pgvector and embedded Qdrant against direct queries to the same
+/// store, and the plugin boundary (issue #7).
 #[derive(Parser, Debug)]
 #[command(name = "kyro-bench")]
 struct Args {
+    /// Stores to run the arms over, in this order.
+    #[arg(long = "stores", visible_alias = "store", value_enum, value_delimiter = ',',
+          default_values_t = [StoreKind::Pgvector, StoreKind::QdrantEmbedded])]
+    stores: Vec<StoreKind>,
+    /// Rows (points) of the dataset.
+    #[arg(long, default_value_t = 100_000)]
+    rows: usize,
+    /// Vector dimension of the dataset.
+    #[arg(long, default_value_t = 768)]
+    dimension: usize,
     /// The PostgreSQL URL (default: $KYRO_TEST_DATABASE_URL, else the local test database).
     #[arg(long)]
     database_url: Option<String>,
+    /// The pgvector table, in schema `public` (default: `kyro_bench_scoped_search` for
+    /// 100,000 × 768, which the pgvector connector bench shares, else a name with the size).
+    #[arg(long)]
+    table: Option<String>,
+    /// Where the pristine embedded Qdrant collections are kept (default: `kyro-bench-data`
+    /// next to the profile directory, i.e. `target/kyro-bench-data`).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
     /// The `kyro` binary (default: next to this executable).
     #[arg(long)]
     kyro_binary: Option<PathBuf>,
     /// The pgvector connector cdylib (default: next to this executable).
     #[arg(long)]
     plugin: Option<PathBuf>,
-    /// The table, in schema `public`, built by the pgvector connector bench.
-    #[arg(long, default_value = "kyro_bench_scoped_search")]
-    table: String,
-    /// Its vector dimension.
-    #[arg(long, default_value_t = 768)]
-    dimension: usize,
-    /// Tenants the queries cycle through (the table holds 50%, 30%, 15% and 5% in tenant-0..3).
-    #[arg(long, value_delimiter = ',', default_values_t = ["tenant-0".to_owned(), "tenant-1".to_owned(), "tenant-2".to_owned(), "tenant-3".to_owned()])]
+    /// The Qdrant connector cdylib (default: next to this executable).
+    #[arg(long)]
+    qdrant_plugin: Option<PathBuf>,
+    /// The reference fixture cdylib of the plugin boundary arm (default: next to this
+    /// executable).
+    #[arg(long)]
+    boundary_plugin: Option<PathBuf>,
+    /// Tenants the queries cycle through (the data holds 50%, 30%, 15% and 5% in tenant-0..3).
+    #[arg(long, value_delimiter = ',', default_values_t = Dataset::tenant_names())]
     tenants: Vec<String>,
     /// Requests in flight for the closed-loop sweeps.
     #[arg(long, value_delimiter = ',', default_values_t = [1, 2, 4, 8])]
@@ -87,8 +134,9 @@ struct Args {
     /// Interleaved rounds of the direct/fetch sweeps and the open-loop phases.
     #[arg(long, default_value_t = 2)]
     rounds: usize,
-    /// Offered rates of the open-loop phases, as fractions of direct's best closed-loop rate.
-    #[arg(long, value_delimiter = ',', default_values_t = [0.5])]
+    /// Offered rates of the open-loop phases, as fractions of direct's best closed-loop rate;
+    /// the first is the one the targets are checked at.
+    #[arg(long, value_delimiter = ',', default_values_t = [0.5, 0.1])]
     open_fractions: Vec<f64>,
     /// Seconds per open-loop phase (per arm, per round).
     #[arg(long, default_value_t = 10.0)]
@@ -99,7 +147,7 @@ struct Args {
     /// Distinct queries of the reuse-hit arm.
     #[arg(long, default_value_t = 256)]
     reuse_queries: usize,
-    /// Connections of the connector's pool and of the direct arm's pool.
+    /// Connections of the pgvector connector's pool and of the direct arm's pool.
     #[arg(long, default_value_t = 8)]
     pool_size: u32,
     /// Upper bound on the requests of any one phase.
@@ -108,38 +156,254 @@ struct Args {
     /// Skips the direct and fetch phases, to profile the reuse and change-event phases alone.
     #[arg(long)]
     skip_fetch: bool,
+    /// Seconds per side per case of the plugin boundary arm.
+    #[arg(long, default_value_t = 2.0)]
+    boundary_secs: f64,
+    /// Skips the plugin boundary arm.
+    #[arg(long)]
+    skip_boundary: bool,
     /// Where the JSON report goes.
     #[arg(long, default_value = "target/kyro-bench.json")]
     output: PathBuf,
+    /// Also writes the figures as the markdown section of `docs/benchmarks.md`.
+    #[arg(long)]
+    markdown: Option<PathBuf>,
+}
+
+impl Args {
+    /// The settings for the report, without the database URL (it may hold a password).
+    fn settings_json(&self) -> Value {
+        json!({
+            "stores": self.stores.iter().map(|store| store.name()).collect::<Vec<_>>(),
+            "rows": self.rows, "dimension": self.dimension, "tenants": self.tenants,
+            "concurrency": self.concurrency, "phase_secs": self.phase_secs, "rounds": self.rounds,
+            "open_fractions": self.open_fractions, "open_secs": self.open_secs,
+            "open_workers": self.open_workers, "reuse_queries": self.reuse_queries,
+            "pool_size": self.pool_size, "max_requests": self.max_requests,
+            "skip_fetch": self.skip_fetch, "boundary_secs": self.boundary_secs,
+            "skip_boundary": self.skip_boundary,
+        })
+    }
+
+    fn settings_markdown(&self) -> String {
+        let list = |values: &[usize]| {
+            values.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+        };
+        let fractions = self
+            .open_fractions
+            .iter()
+            .map(|fraction| format!("{:.0}%", fraction * 100.0))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "closed loop at {} in flight, {} s per phase, {} round(s); open loop at {fractions} of \
+             `direct`'s best closed-loop rate, {} s per arm per round, up to {} generator threads; \
+             {} reuse queries; pgvector pool {}; plugin boundary {} s per side per case",
+            list(&self.concurrency),
+            self.phase_secs,
+            self.rounds,
+            self.open_secs,
+            self.open_workers,
+            self.reuse_queries,
+            self.pool_size,
+            self.boundary_secs,
+        )
+    }
+}
+
+/// What every store's run needs: the arguments, the dataset, and where things are.
+struct Setup {
+    args: Args,
+    dataset: Dataset,
+    exe_dir: PathBuf,
+    kyro_binary: PathBuf,
+    work_dir: WorkDir,
+    run_id: String,
+}
+
+/// The run's temporary directory (server configs, SQLite state, Qdrant copies), removed when
+/// the run ends, whether it succeeded or not.
+struct WorkDir(PathBuf);
+
+impl WorkDir {
+    fn create() -> anyhow::Result<Self> {
+        let path = std::env::temp_dir().join(format!("kyro-bench-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path)
+            .with_context(|| format!("failed to create {}", path.display()))?;
+        Ok(Self(path))
+    }
+
+    fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    ensure!(!args.stores.is_empty(), "--stores needs at least one store");
     ensure!(!args.tenants.is_empty(), "--tenants needs at least one tenant");
     ensure!(args.concurrency.iter().all(|n| *n > 0), "--concurrency values must be positive");
     ensure!(args.open_workers > 0, "--open-workers must be positive");
+    ensure!(
+        (1..=16_000).contains(&args.dimension),
+        "--dimension must be in 1..=16000 (pgvector's HNSW indexes up to 2000)"
+    );
+    let dataset = Dataset { n_rows: args.rows, dimension: args.dimension };
+    ensure!(
+        dataset.tenant_rows().iter().all(|n_rows| *n_rows >= TOP_K),
+        "--rows {} leaves a tenant with fewer than {TOP_K} rows; use at least 200",
+        args.rows
+    );
+    let known_tenants = Dataset::tenant_names();
+    for tenant in &args.tenants {
+        ensure!(
+            known_tenants.contains(tenant),
+            "--tenants: {tenant} is not one of {known_tenants:?}"
+        );
+    }
     let started_at = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-    let database_url = args
-        .database_url
-        .clone()
-        .or_else(|| std::env::var("KYRO_TEST_DATABASE_URL").ok())
-        .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+    let mut machine = Machine::read(started_at);
     let exe_dir = std::env::current_exe()
         .context("failed to find this executable")?
         .parent()
         .context("this executable has no directory")?
         .to_path_buf();
     let kyro_binary = args.kyro_binary.clone().unwrap_or_else(|| exe_dir.join("kyro"));
-    let plugin =
-        args.plugin.clone().unwrap_or_else(|| exe_dir.join("libkyro_connector_pgvector.so"));
-    for (path, what) in [(&kyro_binary, "the kyro binary"), (&plugin, "the pgvector plugin")] {
-        ensure!(
-            path.exists(),
-            "{what} is not at {}; build it with `cargo build --release -p kyro-host -p kyro-connector-pgvector`",
-            path.display()
-        );
+    require(&kyro_binary, "the kyro binary", "kyro-host")?;
+    let work_dir = WorkDir::create()?;
+    let setup = Setup {
+        dataset,
+        exe_dir,
+        kyro_binary,
+        work_dir,
+        run_id: format!("{}-{started_at}", std::process::id()),
+        args,
+    };
+
+    let mut stores: Vec<StoreReport> = Vec::new();
+    let mut done: Vec<StoreKind> = Vec::new();
+    for &kind in &setup.args.stores {
+        if done.contains(&kind) {
+            continue;
+        }
+        done.push(kind);
+        let store_report = match kind {
+            StoreKind::Pgvector => run_pgvector(&setup, &mut machine)?,
+            StoreKind::QdrantEmbedded => run_qdrant(&setup)?,
+        };
+        store_report.print();
+        stores.push(store_report);
     }
 
+    let boundary = if setup.args.skip_boundary {
+        Vec::new()
+    } else {
+        let plugin = setup
+            .args
+            .boundary_plugin
+            .clone()
+            .unwrap_or_else(|| setup.exe_dir.join("libkyro_fixture_reference.so"));
+        require(&plugin, "the reference fixture plugin", "kyro-fixture-reference")?;
+        println!();
+        println!("plugin boundary: {} against the same connector linked in", plugin.display());
+        let cases = boundary::run(&plugin, setup.args.boundary_secs)?;
+        println!(
+            "{:<32} {:>8} {:>11} {:>11} {:>10} {:>11} {:>11} {:>10}",
+            "case",
+            "samples",
+            "in-proc p50",
+            "loaded p50",
+            "added",
+            "in-proc p99",
+            "loaded p99",
+            "added"
+        );
+        for case in &cases {
+            println!(
+                "{:<32} {:>8} {:>9.3}us {:>9.3}us {:>+8.3}us {:>9.3}us {:>9.3}us {:>+8.3}us",
+                case.name,
+                case.n_samples,
+                case.in_process[0],
+                case.loaded[0],
+                case.added_p50_us(),
+                case.in_process[1],
+                case.loaded[1],
+                case.added_p99_us()
+            );
+        }
+        if let Some(target) = boundary_target(&cases) {
+            let met = if target.met { "met   " } else { "MISSED" };
+            println!("{met} {}: {}", target.target, target.measured);
+        }
+        cases
+    };
+    machine.load_after = machine::load_average();
+
+    let mut all_targets: Vec<Value> = stores
+        .iter()
+        .flat_map(|store| store.targets.iter().map(|target| target.to_json(store.store)))
+        .collect();
+    if let Some(target) = boundary_target(&boundary) {
+        all_targets.push(target.to_json("reference fixture"));
+    }
+    let document = json!({
+        "tool": "kyro-bench",
+        "started_at_unix": started_at,
+        "machine": machine.to_json(),
+        "settings": setup.args.settings_json(),
+        "stores": stores.iter().map(StoreReport::to_json).collect::<Vec<Value>>(),
+        "plugin_boundary": boundary.iter().map(boundary::BoundaryCase::to_json).collect::<Vec<Value>>(),
+        "targets": all_targets,
+    });
+    write_file(
+        &setup.args.output,
+        &serde_json::to_string_pretty(&document).context("failed to encode the report")?,
+    )?;
+    println!();
+    println!("wrote {}", setup.args.output.display());
+    if let Some(path) = &setup.args.markdown {
+        let text = report::markdown(&machine, &setup.args.settings_markdown(), &stores, &boundary);
+        write_file(path, &text)?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn require(path: &Path, what: &str, package: &str) -> anyhow::Result<()> {
+    ensure!(
+        path.exists(),
+        "{what} is not at {}; build it with `cargo build --release -p {package}` (scripts/bench.sh builds everything)",
+        path.display()
+    );
+    Ok(())
+}
+
+fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("failed to create {}", parent.display()))?;
+    }
+    std::fs::write(path, text).with_context(|| format!("failed to write {}", path.display()))
+}
+
+/// Prepares the pgvector table, starts `kyro serve` on it, and runs every arm.
+fn run_pgvector(setup: &Setup, machine: &mut Machine) -> anyhow::Result<StoreReport> {
+    let args = &setup.args;
+    let plugin =
+        args.plugin.clone().unwrap_or_else(|| setup.exe_dir.join("libkyro_connector_pgvector.so"));
+    require(&plugin, "the pgvector plugin", "kyro-connector-pgvector")?;
+    let database_url = args
+        .database_url
+        .clone()
+        .or_else(|| std::env::var("KYRO_TEST_DATABASE_URL").ok())
+        .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -154,62 +418,113 @@ fn main() -> anyhow::Result<()> {
             PgPoolOptions::new().max_connections(args.pool_size).connect_with(connect_options),
         )
         .context("failed to connect to PostgreSQL; run scripts/setup-postgres.sh")?;
-    let n_rows = runtime.block_on(check_table(&pool, &args.table, &args.tenants))?;
+    let table = pg_store::table_name(setup.dataset, args.table.as_deref())?;
+    let preparation = runtime.block_on(pg_store::ensure_table(&pool, &table, setup.dataset))?;
+    machine.postgres = Some(runtime.block_on(pg_store::versions(&pool))?);
 
-    let dir = std::env::temp_dir().join(format!("kyro-bench-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = setup.work_dir.join("pgvector");
     std::fs::create_dir_all(&dir).with_context(|| format!("failed to create {}", dir.display()))?;
-    let server = Server::start(&kyro_binary, &plugin, &dir, &database_url, &args)?;
-    println!("kyro serve pid {} on {} (state in {})", server.pid(), server.address, dir.display());
+    let store_config = pg_store::store_config(
+        &plugin.display().to_string(),
+        &table,
+        setup.dataset.dimension,
+        args.pool_size,
+    );
+    let server = Server::start(&setup.kyro_binary, &dir, &store_config, Some(&database_url))?;
+    println!("kyro serve pid {} on {} over pgvector table {table}", server.pid(), server.address);
+    let direct = Direct::Pgvector(pg_store::DirectSearch::new(runtime, pool, &table));
+    let details = json!({ "table": format!("public.{table}"), "ef_search": pg_store::EF_SEARCH,
+                          "iterative_scan": pg_store::ITERATIVE_SCAN });
+    run_arms(setup, StoreKind::Pgvector, direct, &server, preparation, details)
+}
 
-    let table = &args.table;
-    let search_sql: &'static str = Box::leak(
-        format!(
-            "SELECT \"id\", \"metadata\"::text, \"content\"::text, \
-             (extract(epoch FROM \"updated_at\") * 1000000)::bigint, \"embedding\" <=> $4 AS distance \
-             FROM \"public\".\"{table}\" WHERE \"tenant_id\" = $1 AND \"namespace\" = $2 \
-             ORDER BY \"embedding\" <=> $4 LIMIT $3"
-        )
-        .into_boxed_str(),
+/// Prepares the embedded collection, gives `kyro serve` and the direct arm a copy each, and
+/// runs every arm.
+fn run_qdrant(setup: &Setup) -> anyhow::Result<StoreReport> {
+    let args = &setup.args;
+    let plugin = args
+        .qdrant_plugin
+        .clone()
+        .unwrap_or_else(|| setup.exe_dir.join("libkyro_connector_qdrant.so"));
+    require(&plugin, "the qdrant plugin", "kyro-connector-qdrant")?;
+    let data_dir = match &args.data_dir {
+        Some(dir) => dir.clone(),
+        None => setup
+            .exe_dir
+            .parent()
+            .context("the executable's directory has no parent")?
+            .join("kyro-bench-data"),
+    };
+    let (pristine, preparation) =
+        qdrant_store::ensure_collection(&plugin, &data_dir, setup.dataset)?;
+    let dir = setup.work_dir.join("qdrant-embedded");
+    let server_data = dir.join("server-data");
+    let direct_data = dir.join("direct-data");
+    for copy in [&server_data, &direct_data] {
+        qdrant_store::copy_dir(
+            &pristine.join(qdrant_store::COLLECTION),
+            &copy.join(qdrant_store::COLLECTION),
+        )?;
+    }
+    let direct = qdrant_store::DirectSearch::open(&direct_data)?;
+    direct.check(&args.tenants)?;
+    let details = direct.describe();
+    let store_config = qdrant_store::store_config(
+        &plugin.display().to_string(),
+        &server_data,
+        setup.dataset.dimension,
     );
-    let count_sql: &'static str = Box::leak(
-        format!(
-            "SELECT count(*) FROM (SELECT 1 FROM \"public\".\"{table}\" \
-             WHERE \"tenant_id\" = $1 AND \"namespace\" = $2 LIMIT $3) AS bounded"
-        )
-        .into_boxed_str(),
+    let server = Server::start(&setup.kyro_binary, &dir, &store_config, None)?;
+    println!("kyro serve pid {} on {} over embedded qdrant", server.pid(), server.address);
+    let report = run_arms(
+        setup,
+        StoreKind::QdrantEmbedded,
+        Direct::QdrantEmbedded(direct),
+        &server,
+        preparation,
+        details,
     );
-    let run_id = format!("{}-{started_at}", std::process::id());
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+    report
+}
+
+/// Every arm over one store: the interleaved direct/fetch sweeps, the open loop, reuse hits,
+/// then change events.
+fn run_arms(
+    setup: &Setup,
+    kind: StoreKind,
+    direct: Direct,
+    server: &Server,
+    preparation: Preparation,
+    details: Value,
+) -> anyhow::Result<StoreReport> {
+    let args = &setup.args;
     let mut bench = Bench {
-        runtime,
-        pool,
+        direct,
         address: server.address,
         server_pid: server.pid().to_string(),
         ticks: clock_ticks_per_second(),
         tenants: args.tenants.clone(),
         dimension: args.dimension,
-        search_sql,
-        count_sql,
         reuse_bodies: Vec::new(),
-        run_id,
+        run_id: format!("{}-{}", setup.run_id, kind.name()),
         phase_seed: 0,
         max_requests: args.max_requests,
     };
     let phase = Duration::from_secs_f64(args.phase_secs);
     let mut report = Report::default();
-
     let n_rounds = if args.skip_fetch { 0 } else { args.rounds };
+    let fetch_arms = [Arm::Direct, Arm::FetchEventual, Arm::FetchStrict];
+
     // Warm-up: every arm for one phase at 2 in flight, not recorded.
-    for (arm_idx, arm) in
-        [Arm::Direct, Arm::FetchEventual, Arm::FetchStrict].into_iter().enumerate()
-    {
-        if !args.skip_fetch {
+    if !args.skip_fetch {
+        for (arm_idx, arm) in fetch_arms.into_iter().enumerate() {
             bench.closed_loop(arm, stream_id(0, arm_idx, 0), 2, phase)?;
         }
     }
 
     // Closed-loop sweeps, interleaved per concurrency: A B C, then C B A.
-    let fetch_arms = [Arm::Direct, Arm::FetchEventual, Arm::FetchStrict];
     let mut sweeps: Vec<(Arm, usize, Sample)> = Vec::new();
     // Per load: fetch-eventual minus direct on the same queries, in milliseconds.
     let mut paired: Vec<(String, Vec<f64>)> = Vec::new();
@@ -283,761 +598,29 @@ fn main() -> anyhow::Result<()> {
         let sample = bench.closed_loop(Arm::ChangeEvent, 0, concurrency, phase)?;
         report.add(Arm::ChangeEvent, &format!("closed {concurrency}"), sample);
     }
+    bench.direct.close();
 
-    let targets = report.targets(&args);
-    report.print(&targets);
-    let mut paired_json = Vec::new();
-    println!();
-    println!("paired on identical queries: fetch-eventual minus direct, per query");
-    for (load, mut differences) in paired {
-        let n_pairs = differences.len();
-        let p50 = quantile(&mut differences, 0.5);
-        let p99 = quantile(&mut differences, 0.99);
-        let p01 = quantile(&mut differences, 0.01);
-        println!(
-            "{load:<18} pairs {n_pairs:>6}  median {p50:+8.3} ms  p1 {p01:+8.3} ms  p99 {p99:+8.3} ms"
-        );
-        paired_json.push(json!({ "load": load, "pairs": n_pairs, "median_ms": p50, "p1_ms": p01, "p99_ms": p99 }));
-    }
-    let machine = json!({
-        "nproc": std::thread::available_parallelism().map(usize::from).unwrap_or(0),
-        "cpu": cpu_model(),
-    });
-    let document = json!({
-        "tool": "kyro-bench",
-        "started_at_unix": started_at,
-        "machine": machine,
-        "store": { "kind": "pgvector", "table": args.table, "rows": n_rows, "dimension": args.dimension,
-                   "tenants": args.tenants, "ef_search": EF_SEARCH, "iterative_scan": ITERATIVE_SCAN, "top_k": TOP_K },
-        "settings": format!("{args:?}"),
-        "direct_best_closed_loop_per_s": direct_best,
-        "phases": report.rows.iter().map(|row| {
-            let mut value = row.summary.to_json();
-            value["arm"] = json!(row.arm.name());
-            value["load"] = json!(row.load);
-            if let Some(error) = &row.first_error {
-                value["first_error"] = json!(error);
-            }
-            value
-        }).collect::<Vec<Value>>(),
-        "targets": targets,
-        "paired_fetch_eventual_minus_direct": paired_json,
-    });
-    if let Some(parent) = args.output.parent() {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("failed to create {}", parent.display()))?;
-    }
-    let text = serde_json::to_string_pretty(&document).context("failed to encode the report")?;
-    std::fs::write(&args.output, text)
-        .with_context(|| format!("failed to write {}", args.output.display()))?;
-    println!("wrote {}", args.output.display());
-
-    drop(server);
-    bench.runtime.block_on(bench.pool.close());
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok(())
-}
-
-/// One kind of request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Arm {
-    Direct,
-    FetchEventual,
-    FetchStrict,
-    ReuseStrict,
-    ChangeEvent,
-}
-
-impl Arm {
-    fn name(self) -> &'static str {
-        match self {
-            Arm::Direct => "direct",
-            Arm::FetchEventual => "fetch-eventual",
-            Arm::FetchStrict => "fetch-strict",
-            Arm::ReuseStrict => "reuse-strict",
-            Arm::ChangeEvent => "change-event",
-        }
-    }
-}
-
-/// Adds the paired differences of one round's direct and fetch-eventual phases.
-fn pair_round(paired: &mut Vec<(String, Vec<f64>)>, load: &str, round_samples: &[(Arm, Sample)]) {
-    let find = |wanted: Arm| round_samples.iter().find(|(arm, _)| *arm == wanted).map(|(_, s)| s);
-    let (Some(direct), Some(fetch)) = (find(Arm::Direct), find(Arm::FetchEventual)) else {
-        return;
-    };
-    let differences = paired_differences(direct, fetch);
-    match paired.iter_mut().find(|(other, _)| other == load) {
-        Some((_, existing)) => existing.extend(differences),
-        None => paired.push((load.to_owned(), differences)),
-    }
-}
-
-/// Query streams: `direct` and `fetch-eventual` share one (the same queries, paired);
-/// `fetch-strict` gets its own, because the same query again would be a reuse hit.
-fn pairing(arm: Arm) -> usize {
-    usize::from(arm == Arm::FetchStrict)
-}
-
-fn stream_id(phase_idx: usize, key: usize, pairing: usize) -> u64 {
-    let mut random = Random(
-        0xC0FF_EE00_D15E_A5E5 ^ ((phase_idx as u64) << 40) ^ ((key as u64) << 8) ^ pairing as u64,
-    );
-    random.next_u64()
-}
-
-fn merge_into(samples: &mut Vec<(Arm, usize, Sample)>, arm: Arm, key: usize, sample: Sample) {
-    match samples
-        .iter_mut()
-        .find(|(other_arm, other_key, _)| *other_arm == arm && *other_key == key)
-    {
-        Some((_, _, existing)) => existing.merge(sample),
-        None => samples.push((arm, key, sample)),
-    }
-}
-
-/// Everything the load generator shares between threads.
-struct Bench {
-    runtime: tokio::runtime::Runtime,
-    pool: PgPool,
-    address: SocketAddr,
-    server_pid: String,
-    ticks: f64,
-    tenants: Vec<String>,
-    dimension: usize,
-    search_sql: &'static str,
-    count_sql: &'static str,
-    reuse_bodies: Vec<Vec<u8>>,
-    run_id: String,
-    /// Advanced per phase; part of every change event's `source_event_id`.
-    phase_seed: u64,
-    max_requests: usize,
-}
-
-/// A load-generator thread's own state.
-struct Worker {
-    connection: Connection,
-    worker_idx: usize,
-    body: String,
-}
-
-/// How one request went.
-enum Outcome {
-    Ok,
-    WrongPath,
-}
-
-impl Bench {
-    fn worker(&self, worker_idx: usize) -> Worker {
-        Worker {
-            connection: Connection::new(self.address),
-            worker_idx,
-            body: String::with_capacity(16 << 10),
-        }
-    }
-
-    /// Sends one request of `arm`; `seq` numbers the requests of a phase. The query vector and
-    /// tenant depend only on `stream` and `seq`, so arms given the same stream send the same
-    /// queries in the same order (paired), whatever thread sends them.
-    fn send(
-        &self,
-        arm: Arm,
-        stream: u64,
-        worker: &mut Worker,
-        seq: usize,
-    ) -> anyhow::Result<Outcome> {
-        let tenant = &self.tenants[seq % self.tenants.len()];
-        let mut random = Random(stream ^ (seq as u64).wrapping_mul(0xD6E8_FEB8_6659_FD93));
-        match arm {
-            Arm::Direct => {
-                let vector: Vec<f32> = (0..self.dimension).map(|_| random.next_f32()).collect();
-                let n_hits = self.runtime.block_on(self.direct_search(tenant, vector))?;
-                Ok(if n_hits == TOP_K { Outcome::Ok } else { Outcome::WrongPath })
-            }
-            Arm::FetchEventual | Arm::FetchStrict => {
-                let mode = if arm == Arm::FetchStrict { "strict" } else { "eventual" };
-                worker.body.clear();
-                write_retrieve(&mut worker.body, &mut random, self.dimension, tenant, mode);
-                let response = worker.connection.post(
-                    "/v1/context/retrieve",
-                    DATA_TOKEN,
-                    worker.body.as_bytes(),
-                )?;
-                check(response, b"\"execution_path\":\"backend_fetch\"")
-            }
-            Arm::ReuseStrict => {
-                let body = &self.reuse_bodies[seq % self.reuse_bodies.len()];
-                let response = worker.connection.post("/v1/context/retrieve", DATA_TOKEN, body)?;
-                check(response, b"\"execution_path\":\"context_reuse_hit\"")
-            }
-            Arm::ChangeEvent => {
-                worker.body.clear();
-                write!(
-                    worker.body,
-                    "{{\"target\":{{\"type\":\"document\",\"doc_id\":\"bench-doc-{}\"}},\
-                     \"change_type\":\"content_updated\",\"scope\":{{\"tenant_id\":\"{tenant}\",\
-                     \"namespace\":\"{NAMESPACE}\"}},\"source_event_id\":\"kyro-bench-{}-{}-{}-{seq}\"}}",
-                    seq % 1000,
-                    self.run_id,
-                    self.phase_seed,
-                    worker.worker_idx
-                )
-                .context("failed to format an event")?;
-                let response = worker.connection.post(
-                    "/v1/events/change",
-                    DATA_TOKEN,
-                    worker.body.as_bytes(),
-                )?;
-                check(response, b"\"generation\"")
-            }
-        }
-    }
-
-    /// `concurrency` threads, each sending its next request as soon as the last one answered.
-    fn closed_loop(
-        &mut self,
-        arm: Arm,
-        stream: u64,
-        concurrency: usize,
-        duration: Duration,
-    ) -> anyhow::Result<Sample> {
-        self.phase_seed += 1;
-        let this = &*self;
-        let next = AtomicUsize::new(0);
-        let (server_before, client_before) = this.cpu()?;
-        let start = Instant::now();
-        let deadline = start + duration;
-        let results = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..concurrency)
-                .map(|worker_idx| {
-                    let next = &next;
-                    scope.spawn(move || {
-                        let mut worker = this.worker(worker_idx);
-                        let mut partial = empty_sample();
-                        while Instant::now() < deadline {
-                            let seq = next.fetch_add(1, Ordering::Relaxed);
-                            if seq >= this.max_requests {
-                                break;
-                            }
-                            let request_start = Instant::now();
-                            let outcome = this.send(arm, stream, &mut worker, seq);
-                            record(&mut partial, seq, outcome, request_start.elapsed());
-                        }
-                        partial
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|handle| handle.join()).collect::<Vec<_>>()
-        });
-        let elapsed = start.elapsed();
-        let (server_after, client_after) = this.cpu()?;
-        let mut sample = empty_sample();
-        for result in results {
-            let partial =
-                result.map_err(|_| anyhow::anyhow!("a load-generator thread panicked"))?;
-            sample.merge(partial);
-        }
-        sample.elapsed = elapsed;
-        sample.server_cpu = server_after.saturating_sub(server_before);
-        sample.client_cpu = client_after.saturating_sub(client_before);
-        Ok(sample)
-    }
-
-    /// Requests at a fixed offered rate, each timed from when it was scheduled to start; the
-    /// phase gives up (and counts the rest as dropped) at three times its planned duration.
-    fn open_loop(
-        &mut self,
-        arm: Arm,
-        stream: u64,
-        rate: f64,
-        duration: Duration,
-        n_workers: usize,
-    ) -> anyhow::Result<Sample> {
-        self.phase_seed += 1;
-        let this = &*self;
-        let n_planned = ((rate * duration.as_secs_f64()) as usize).clamp(1, this.max_requests);
-        let interval = Duration::from_secs_f64(1.0 / rate);
-        let next = AtomicUsize::new(0);
-        let last_done = Mutex::new(Instant::now());
-        let (server_before, client_before) = this.cpu()?;
-        let start = Instant::now();
-        let give_up = start + duration * 3;
-        let results = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..n_workers)
-                .map(|worker_idx| {
-                    let (next, last_done) = (&next, &last_done);
-                    scope.spawn(move || {
-                        let mut worker = this.worker(worker_idx);
-                        let mut partial = empty_sample();
-                        loop {
-                            let seq = next.fetch_add(1, Ordering::Relaxed);
-                            if seq >= n_planned {
-                                break;
-                            }
-                            let scheduled = start + interval * seq as u32;
-                            let now = Instant::now();
-                            if now >= give_up {
-                                partial.n_dropped += 1;
-                                continue;
-                            }
-                            if scheduled > now {
-                                std::thread::sleep(scheduled - now);
-                            }
-                            let outcome = this.send(arm, stream, &mut worker, seq);
-                            let done = Instant::now();
-                            record(
-                                &mut partial,
-                                seq,
-                                outcome,
-                                done.saturating_duration_since(scheduled),
-                            );
-                            if let Ok(mut last) = last_done.lock() {
-                                *last = (*last).max(done);
-                            }
-                        }
-                        partial
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|handle| handle.join()).collect::<Vec<_>>()
-        });
-        let (server_after, client_after) = this.cpu()?;
-        let mut sample = empty_sample();
-        for result in results {
-            let partial =
-                result.map_err(|_| anyhow::anyhow!("a load-generator thread panicked"))?;
-            sample.merge(partial);
-        }
-        let last = last_done.into_inner().map_err(|_| anyhow::anyhow!("a poisoned lock"))?;
-        sample.elapsed = last.saturating_duration_since(start);
-        sample.server_cpu = server_after.saturating_sub(server_before);
-        sample.client_cpu = client_after.saturating_sub(client_before);
-        Ok(sample)
-    }
-
-    /// Builds the reuse arm's queries, sends each once (a backend fetch that fills the cache),
-    /// and checks that a second send is a reuse hit.
-    fn prepare_reuse(&mut self, n_queries: usize) -> anyhow::Result<()> {
-        ensure!(n_queries > 0, "--reuse-queries must be positive");
-        let mut random = Random(0x5EED_0000_0000_0001);
-        let mut bodies = Vec::with_capacity(n_queries);
-        for query_idx in 0..n_queries {
-            let tenant = &self.tenants[query_idx % self.tenants.len()];
-            let mut body = String::new();
-            write_retrieve(&mut body, &mut random, self.dimension, tenant, "strict");
-            bodies.push(body.into_bytes());
-        }
-        let mut connection = Connection::new(self.address);
-        for body in &bodies {
-            let response = connection.post("/v1/context/retrieve", DATA_TOKEN, body)?;
-            ensure!(
-                response.status == 200,
-                "warming a reuse entry failed: {}",
-                lossy(&response.body)
-            );
-        }
-        for body in &bodies {
-            let response = connection.post("/v1/context/retrieve", DATA_TOKEN, body)?;
-            if !matches!(
-                check(response, b"\"execution_path\":\"context_reuse_hit\""),
-                Ok(Outcome::Ok)
-            ) {
-                bail!("a warmed strict query was not served from the reuse cache");
-            }
-        }
-        self.reuse_bodies = bodies;
-        Ok(())
-    }
-
-    /// The connector's search transaction, issued directly: same settings, statement, bounded
-    /// count when short, and columns decoded. Returns the number of hits.
-    async fn direct_search(&self, tenant: &str, vector: Vec<f32>) -> anyhow::Result<usize> {
-        let begin: &'static str = if EF_SEARCH == 40 && ITERATIVE_SCAN == "strict_order" {
-            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; \
-             SET LOCAL hnsw.ef_search = 40; SET LOCAL hnsw.iterative_scan = strict_order"
-        } else {
-            bail!("the direct arm's BEGIN is written for ef_search 40 and strict_order")
-        };
-        let mut transaction = self.pool.begin_with(begin).await.context("failed to begin")?;
-        let rows = sqlx::query(self.search_sql)
-            .bind(tenant)
-            .bind(NAMESPACE)
-            .bind(TOP_K as i64)
-            .bind(pgvector::Vector::from(vector))
-            .fetch_all(&mut *transaction)
-            .await
-            .context("failed to search")?;
-        let mut hits: Vec<DirectHit> = Vec::with_capacity(rows.len());
-        for row in &rows {
-            hits.push((
-                row.try_get(0).context("id")?,
-                row.try_get(1).context("metadata")?,
-                row.try_get(2).context("content")?,
-                row.try_get(3).context("watermark")?,
-                row.try_get(4).context("distance")?,
-            ));
-        }
-        if rows.len() < TOP_K {
-            let _n_matching: i64 = sqlx::query_scalar(self.count_sql)
-                .bind(tenant)
-                .bind(NAMESPACE)
-                .bind(TOP_K as i64)
-                .fetch_one(&mut *transaction)
-                .await
-                .context("failed to count")?;
-        }
-        transaction.commit().await.context("failed to commit")?;
-        Ok(hits.len())
-    }
-
-    fn cpu(&self) -> anyhow::Result<(Duration, Duration)> {
-        Ok((cpu_time(&self.server_pid, self.ticks)?, cpu_time("self", self.ticks)?))
-    }
-}
-
-/// A hit as the direct arm decodes it: id, metadata, content, watermark, distance.
-type DirectHit = (String, Option<String>, Option<String>, Option<i64>, f64);
-
-fn empty_sample() -> Sample {
-    Sample {
-        latencies_us: Vec::new(),
-        elapsed: Duration::ZERO,
-        n_errors: 0,
-        n_wrong_path: 0,
-        n_dropped: 0,
-        server_cpu: Duration::ZERO,
-        client_cpu: Duration::ZERO,
-        first_error: None,
-        by_seq: Vec::new(),
-    }
-}
-
-fn record(sample: &mut Sample, seq: usize, outcome: anyhow::Result<Outcome>, latency: Duration) {
-    match outcome {
-        Ok(Outcome::Ok) => {
-            sample.latencies_us.push(latency.as_secs_f64() * 1e6);
-            sample.by_seq.push((seq, latency.as_secs_f64() * 1e6));
-        }
-        Ok(Outcome::WrongPath) => {
-            sample.n_wrong_path += 1;
-            sample.latencies_us.push(latency.as_secs_f64() * 1e6);
-        }
-        Err(err) => {
-            sample.n_errors += 1;
-            if sample.first_error.is_none() {
-                sample.first_error = Some(format!("{err:#}"));
-            }
-        }
-    }
-}
-
-fn check(response: client::Response, expected: &[u8]) -> anyhow::Result<Outcome> {
-    if response.status != 200 {
-        bail!("status {}: {}", response.status, lossy(&response.body));
-    }
-    let found = response.body.windows(expected.len()).any(|window| window == expected);
-    Ok(if found { Outcome::Ok } else { Outcome::WrongPath })
-}
-
-fn lossy(body: &[u8]) -> String {
-    String::from_utf8_lossy(&body[..body.len().min(500)]).into_owned()
-}
-
-fn write_retrieve(
-    body: &mut String,
-    random: &mut Random,
-    dimension: usize,
-    tenant: &str,
-    mode: &str,
-) {
-    body.push_str("{\"query_embedding\":[");
-    for value_idx in 0..dimension {
-        if value_idx > 0 {
-            body.push(',');
-        }
-        // `f32`'s shortest round-trip form: the server parses it back to the same `f32`.
-        let _ = write!(body, "{}", random.next_f32());
-    }
-    let _ = write!(
-        body,
-        "],\"scope\":{{\"tenant_id\":\"{tenant}\",\"namespace\":\"{NAMESPACE}\"}},\
-         \"top_k\":{TOP_K},\"freshness_mode\":\"{mode}\"}}"
-    );
-}
-
-/// splitmix64, as in the connector benches: fixed seeds, so runs send the same queries.
-struct Random(u64);
-
-impl Random {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [-1, 1).
-    fn next_f32(&mut self) -> f32 {
-        ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    }
-}
-
-/// Checks that the table exists with rows for every tenant; returns its row count.
-async fn check_table(pool: &PgPool, table: &str, tenants: &[String]) -> anyhow::Result<i64> {
-    let exists: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text")
-        .bind(format!("public.{table}"))
-        .fetch_one(pool)
-        .await
-        .context("failed to look up the table")?;
-    if exists.is_none() {
-        bail!(
-            "table public.{table} does not exist; build it once with \
-             `cargo bench -p kyro-connector-pgvector --bench scoped_search` (about two minutes)"
-        );
-    }
-    let mut n_rows = 0;
-    for tenant in tenants {
-        let n_tenant_rows: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT count(*) FROM \"public\".\"{table}\" WHERE tenant_id = $1 AND namespace = $2"
-        )))
-        .bind(tenant)
-        .bind(NAMESPACE)
-        .fetch_one(pool)
-        .await
-        .context("failed to count a tenant's rows")?;
-        ensure!(
-            n_tenant_rows >= TOP_K as i64,
-            "tenant {tenant} has only {n_tenant_rows} rows in {table}"
-        );
-        n_rows += n_tenant_rows;
-    }
-    Ok(n_rows)
-}
-
-/// A running `kyro serve`, killed on drop.
-struct Server {
-    child: Child,
-    address: SocketAddr,
-}
-
-impl Server {
-    fn start(
-        kyro_binary: &Path,
-        plugin: &Path,
-        dir: &Path,
-        database_url: &str,
-        args: &Args,
-    ) -> anyhow::Result<Self> {
-        let address = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .context("failed to find a free loopback port")?;
-        let config = format!(
-            "listen = \"{address}\"\nmode = \"production\"\ndefault_freshness = \"strict\"\n\
-             state = \"sqlite://state.db\"\n\
-             [tokens]\n\
-             data = [{{ token = {{ value = \"{DATA_TOKEN}\" }} }}]\n\
-             observability = [{{ token = {{ value = \"{OBS_TOKEN}\" }} }}]\n\
-             admin = [{{ token = {{ value = \"{ADMIN_TOKEN}\" }} }}]\n\
-             [[stores]]\nid = \"pg\"\nplugin = \"{}\"\nownership_mode = \"event_feed\"\nnamespaces = [\"*\"]\n\
-             [stores.config]\ndsn = {{ env = \"KYRO_TEST_DATABASE_URL\" }}\ntable = \"public.{}\"\n\
-             dimension = {}\ndistance = \"cosine\"\nfilterable_keys = [\"lang\"]\nownership_mode = \"event_feed\"\n\
-             pool_size = {}\nhnsw_ef_search = {EF_SEARCH}\nhnsw_iterative_scan = \"{ITERATIVE_SCAN}\"\nmax_top_k = 100\n",
-            plugin.display(),
-            args.table,
-            args.dimension,
-            args.pool_size,
-        );
-        let config_path = dir.join("kyro.toml");
-        std::fs::write(&config_path, config)
-            .with_context(|| format!("failed to write {}", config_path.display()))?;
-        let mut child = Command::new(kyro_binary)
-            .args(["serve", "--config"])
-            .arg(&config_path)
-            .env("KYRO_LOG", "warn")
-            .env("KYRO_TEST_DATABASE_URL", database_url)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("failed to start {}", kyro_binary.display()))?;
-        let stderr = child.stderr.take().context("kyro serve has no stderr")?;
-        let (sender, receiver) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut output = String::new();
-        let deadline = Instant::now() + Duration::from_secs(300);
-        loop {
-            let wait = deadline.saturating_duration_since(Instant::now());
-            match receiver.recv_timeout(wait) {
-                Ok(line) => {
-                    output.push_str(&line);
-                    output.push('\n');
-                    if line.starts_with("kyro listening on") {
-                        // Keep draining stderr so the server never blocks on a full pipe.
-                        std::thread::spawn(move || while receiver.recv().is_ok() {});
-                        return Ok(Self { child, address });
-                    }
-                }
-                Err(_) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    bail!("kyro serve did not start; it printed:\n{output}");
-                }
-            }
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The rows of the final table, in the order they were measured per arm.
-#[derive(Default)]
-struct Report {
-    rows: Vec<ReportRow>,
-}
-
-struct ReportRow {
-    arm: Arm,
-    load: String,
-    summary: Summary,
-    first_error: Option<String>,
-}
-
-impl Report {
-    fn add(&mut self, arm: Arm, load: &str, sample: Sample) -> Summary {
-        let first_error = sample.first_error.clone();
-        let summary = sample.summarize();
-        self.rows.push(ReportRow {
-            arm,
-            load: load.to_owned(),
-            summary: summary.clone(),
-            first_error,
-        });
-        summary
-    }
-
-    fn find(&self, arm: Arm, load_prefix: &str) -> Option<&Summary> {
-        self.rows
-            .iter()
-            .find(|row| row.arm == arm && row.load.starts_with(load_prefix))
-            .map(|row| &row.summary)
-    }
-
-    fn best(&self, arm: Arm) -> Option<&Summary> {
-        self.rows
-            .iter()
-            .filter(|row| row.arm == arm && row.load.starts_with("closed"))
-            .map(|row| &row.summary)
-            .max_by(|left, right| left.throughput.total_cmp(&right.throughput))
-    }
-
-    /// The issue's targets against what this run measured.
-    fn targets(&self, args: &Args) -> Value {
-        let mut targets = Vec::new();
-        let direct_open = self.find(Arm::Direct, "open");
-        for arm in [Arm::FetchEventual, Arm::FetchStrict] {
-            if let (Some(direct), Some(fetch)) = (direct_open, self.find(arm, "open")) {
-                let added_p50 = fetch.p50_ms - direct.p50_ms;
-                let added_p99 = fetch.p99_ms - direct.p99_ms;
-                targets.push(json!({
-                    "target": format!("{} adds <= 0.3 ms p50 over direct at {:.0}% of direct's max",
-                                      arm.name(), args.open_fractions.first().copied().unwrap_or(0.5) * 100.0),
-                    "measured_ms": added_p50, "met": added_p50 <= 0.3 }));
-                targets.push(json!({
-                    "target": format!("{} adds <= 1 ms p99 over direct at that rate", arm.name()),
-                    "measured_ms": added_p99, "met": added_p99 <= 1.0 }));
-            }
-        }
-        if let (Some(direct), Some(reuse)) =
-            (self.find(Arm::Direct, "closed 1"), self.find(Arm::ReuseStrict, "closed 1"))
-        {
-            targets.push(json!({
-                "target": "strict reuse hit faster than the direct query (p50, 1 in flight)",
-                "measured_ms": reuse.p50_ms, "direct_ms": direct.p50_ms, "met": reuse.p50_ms < direct.p50_ms }));
-        }
-        if let Some(reuse) = self.best(Arm::ReuseStrict) {
-            targets.push(json!({
-                "target": "strict reuse hit >= 20,000 req/s over HTTP on loopback",
-                "measured_per_s": reuse.throughput, "met": reuse.throughput >= 20_000.0 }));
-        }
-        if let Some(events) = self.best(Arm::ChangeEvent) {
-            targets.push(json!({
-                "target": "change events >= 5,000 durable ACKs/s",
-                "measured_per_s": events.throughput, "met": events.throughput >= 5_000.0 }));
-            targets.push(json!({
-                "target": "change event ACK p99 < 5 ms (at the best-throughput concurrency)",
-                "measured_ms": events.p99_ms, "met": events.p99_ms < 5.0 }));
-        }
-        Value::Array(targets)
-    }
-
-    fn print(&self, targets: &Value) {
-        println!();
-        println!(
-            "{:<15} {:<18} {:>7} {:>9} {:>8} {:>8} {:>8} {:>10} {:>10} {:>6}",
-            "arm",
-            "load",
-            "n",
-            "req/s",
-            "p50 ms",
-            "p99 ms",
-            "p99.9",
-            "kyro us/r",
-            "gen us/r",
-            "errors"
-        );
-        for row in &self.rows {
-            let summary = &row.summary;
-            println!(
-                "{:<15} {:<18} {:>7} {:>9.1} {:>8.3} {:>8.3} {:>8.3} {:>10.1} {:>10.1} {:>6}",
-                row.arm.name(),
-                row.load,
-                summary.n_requests,
-                summary.throughput,
-                summary.p50_ms,
-                summary.p99_ms,
-                summary.p999_ms,
-                summary.server_cpu_us_per_request,
-                summary.client_cpu_us_per_request,
-                summary.n_errors + summary.n_wrong_path + summary.n_dropped,
-            );
-            if let Some(error) = &row.first_error {
-                println!("    first error: {error}");
-            }
-        }
-        println!();
-        if let Value::Array(targets) = targets {
-            for target in targets {
-                let met = if target["met"] == json!(true) { "met   " } else { "MISSED" };
-                println!("{met} {} : {}", target["target"].as_str().unwrap_or(""), target);
-            }
-        }
-    }
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find(|line| line.starts_with("model name"))
-                .and_then(|line| line.split_once(':'))
-                .map(|(_, model)| model.trim().to_owned())
+    let paired = paired
+        .into_iter()
+        .map(|(load, mut differences)| PairedRow {
+            n_pairs: differences.len(),
+            median_ms: quantile(&mut differences, 0.5),
+            p01_ms: quantile(&mut differences, 0.01),
+            p99_ms: quantile(&mut differences, 0.99),
+            load,
         })
-        .unwrap_or_default()
+        .collect();
+    let open_fraction = args.open_fractions.first().copied().unwrap_or(0.5);
+    let targets = report.targets(open_fraction);
+    Ok(StoreReport {
+        store: kind.name(),
+        dataset: setup.dataset,
+        preparation,
+        details,
+        tenants: args.tenants.clone(),
+        report,
+        paired,
+        direct_best,
+        targets,
+    })
 }
