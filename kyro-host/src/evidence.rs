@@ -782,7 +782,8 @@ impl CaptureExport {
 ///
 /// Capture evidence is unhealthy or unreadable.
 pub async fn export_capture(session: &Session, recent: usize) -> Result<CaptureExport, ApiError> {
-    session.require_healthy(&[Evidence::Capture])?;
+    // The primer comes from the ledger: a ledger whose last write failed cannot vouch for it.
+    session.require_healthy(&[Evidence::Capture, Evidence::PlannerState])?;
     let stored = session
         .state
         .recent_capture(recent)

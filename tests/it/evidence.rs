@@ -347,3 +347,49 @@ fn evidence_that_cannot_be_stored_fails_closed_and_health_names_it() {
     assert_eq!(health["evidence_failures"], json!([]), "{health}");
     assert_eq!(server.get("/v1/proofs/context?recent=5", Some(OBS_TOKEN)).status, 200);
 }
+
+#[test]
+fn shadow_sessions_are_bounded_in_number_and_time() {
+    let config = format!(
+        "listen = \"{{listen}}\"\nmode = \"development\"\ndefault_freshness = \"strict\"\nstate = \"sqlite://state.db\"\n\
+         shadow_session_ttl_secs = 1\nmax_shadow_sessions = 1\n{}\n\
+         [[stores]]\nid = \"mem\"\nplugin = \"{}\"\nownership_mode = \"write_through\"\nnamespaces = [\"*\"]\n\
+         [stores.config]\ndimension = 4\ndistance = \"cosine\"\nfilterable_keys = [\"lang\"]\n",
+        tokens_section(),
+        plugin_path(&fixture_package(Defect::None)).display()
+    );
+    let server = KyroServer::start(&temp_dir("shadow-bounds"), &config).unwrap();
+    let create = || {
+        server.post(
+            "/v1/replay/shadow-sessions",
+            ADMIN_TOKEN,
+            &json!({ "schema_version": 1, "replay_primer": { "current_generation": 3 } }),
+        )
+    };
+    let first = create();
+    assert_eq!(first.status, 200, "{}", String::from_utf8_lossy(&first.body));
+    let session_id = first.json()["session_id"].as_str().unwrap().to_owned();
+    let ack = server.post_raw(
+        "/v1/context/invalidate",
+        Some(DATA_TOKEN),
+        &[("kyro-shadow-session-id", &session_id)],
+        json!({ "target": { "type": "all" } }).to_string().as_bytes(),
+    );
+    assert_eq!(ack.status, 200, "{}", String::from_utf8_lossy(&ack.body));
+    assert_eq!(ack.json()["generation"], 4, "the session continues from its primer");
+    let live =
+        server.post("/v1/context/invalidate", DATA_TOKEN, &json!({ "target": { "type": "all" } }));
+    assert_eq!(live.json()["generation"], 1, "the live ledger is its own");
+    let second = create();
+    assert_eq!(second.status, 503);
+    assert_eq!(second.json()["code"], "GATEWAY_OVERLOADED");
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    let expired = server.post_raw(
+        "/v1/context/invalidate",
+        Some(DATA_TOKEN),
+        &[("kyro-shadow-session-id", &session_id)],
+        json!({ "target": { "type": "all" } }).to_string().as_bytes(),
+    );
+    assert_eq!(expired.status, 404);
+    assert_eq!(create().status, 200, "an expired session frees its slot");
+}
