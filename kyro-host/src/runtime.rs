@@ -415,11 +415,35 @@ async fn call_connector<T: Send + 'static>(
     operation: &'static str,
     call: impl FnOnce(&dyn Connector) -> kyro_connector_sdk::Result<T> + Send + 'static,
 ) -> kyro_connector_sdk::Result<T> {
+    let pending = start_call(store, call)?;
+    finish_call(store, operation, pending).await
+}
+
+/// A connector call running on the guard's workers.
+struct PendingCall<T> {
+    answer: tokio::sync::oneshot::Receiver<kyro_connector_sdk::Result<T>>,
+    deadline: tokio::time::Instant,
+}
+
+/// Starts a connector call; [`finish_call`] waits for it (bounded by the store's timeout from
+/// now) and applies the quarantine rule.
+fn start_call<T: Send + 'static>(
+    store: &RegisteredStore,
+    call: impl FnOnce(&dyn Connector) -> kyro_connector_sdk::Result<T> + Send + 'static,
+) -> kyro_connector_sdk::Result<PendingCall<T>> {
     let (reply, answer) = tokio::sync::oneshot::channel();
     store.connector.submit(call, move |result| {
         let _ = reply.send(result);
     })?;
-    let result = match tokio::time::timeout(store.config.call_timeout, answer).await {
+    Ok(PendingCall { answer, deadline: tokio::time::Instant::now() + store.config.call_timeout })
+}
+
+async fn finish_call<T: Send + 'static>(
+    store: &RegisteredStore,
+    operation: &'static str,
+    pending: PendingCall<T>,
+) -> kyro_connector_sdk::Result<T> {
+    let result = match tokio::time::timeout_at(pending.deadline, pending.answer).await {
         Ok(Ok(result)) => result,
         Ok(Err(_)) => Err(kyro_connector_sdk::ConnectorError::internal("connector worker stopped")),
         Err(_) => Err(kyro_connector_sdk::ConnectorError::new(
@@ -750,6 +774,7 @@ impl Runtime {
                 entry.items.iter().map(|item| document_key(&valid.scope, &item.id)).collect()
             })
             .unwrap_or_default();
+        let mut early = if cached.is_none() { Self::start_search(&store, &valid) } else { None };
         let ledger_started = Instant::now();
         let ledger = self.ledger_facts(session, &read_keys, &cached_docs).await;
         stages.push(Stage {
@@ -837,6 +862,7 @@ impl Runtime {
                 self.fetch(
                     session,
                     &store,
+                    early.take(),
                     &valid,
                     decision.served_mode,
                     generation,
@@ -850,6 +876,12 @@ impl Runtime {
                 .await?
             }
         };
+        if let Some(pending) = early {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let _ = finish_call(&store, "search", pending).await;
+            });
+        }
         let total_latency_ms = elapsed_ms(started);
         self.finish(
             session,
@@ -867,6 +899,24 @@ impl Runtime {
         .await
     }
 
+    /// Starts the backend search for a retrieve before the ledger has been read, when the
+    /// answer cannot come from the reuse cache anyway: the search and the ledger read then
+    /// overlap instead of adding up. A search the planner turns out not to need is still
+    /// awaited in the background, so a panic or hang in it quarantines the connector as usual.
+    fn start_search(
+        store: &Arc<RegisteredStore>,
+        valid: &ValidRetrieve,
+    ) -> Option<PendingCall<SearchResponse>> {
+        let request = SearchRequest {
+            embedding: valid.embedding.clone(),
+            top_k: valid.top_k,
+            filter: valid.filter.clone(),
+            include_content: valid.include_content,
+        };
+        let scope = valid.scope.clone();
+        start_call(store, move |connector| connector.search(&scope, &request)).ok()
+    }
+
     #[expect(
         clippy::too_many_arguments,
         reason = "one call site; the arguments are the retrieve's facts"
@@ -875,6 +925,7 @@ impl Runtime {
         &self,
         session: &Session,
         store: &Arc<RegisteredStore>,
+        early: Option<PendingCall<SearchResponse>>,
         valid: &ValidRetrieve,
         served_mode: FreshnessMode,
         generation: u64,
@@ -885,17 +936,21 @@ impl Runtime {
         stages: &mut Vec<Stage>,
         degraded_by_notes: bool,
     ) -> Result<Assembled, ApiError> {
-        let request = SearchRequest {
-            embedding: valid.embedding.clone(),
-            top_k: valid.top_k,
-            filter: valid.filter.clone(),
-            include_content: valid.include_content,
-        };
-        let scope = valid.scope.clone();
         let fetch_started = Instant::now();
-        let result =
-            call_connector(store, "search", move |connector| connector.search(&scope, &request))
-                .await;
+        let result = match early {
+            Some(pending) => finish_call(store, "search", pending).await,
+            None => {
+                let request = SearchRequest {
+                    embedding: valid.embedding.clone(),
+                    top_k: valid.top_k,
+                    filter: valid.filter.clone(),
+                    include_content: valid.include_content,
+                };
+                let scope = valid.scope.clone();
+                call_connector(store, "search", move |connector| connector.search(&scope, &request))
+                    .await
+            }
+        };
         let connector_latency_ms = elapsed_ms(fetch_started);
         let response = match result {
             Ok(response) => response,
