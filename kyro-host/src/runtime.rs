@@ -48,6 +48,34 @@ pub fn now_ms() -> i64 {
         .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// Shadow sessions keep their state in `<temp dir>/kyro-shadow-<pid>-<session id>`.
+const SHADOW_DIR_PREFIX: &str = "kyro-shadow-";
+
+/// Removes the shadow-session directories of hosts that are no longer running (a host that was
+/// killed never dropped its sessions). Returns how many it removed. Linux only: elsewhere a
+/// process's liveness is not checked and nothing is removed.
+pub fn remove_orphaned_shadow_dirs() -> usize {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return 0 };
+    let mut n_removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|name| name.strip_prefix(SHADOW_DIR_PREFIX))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let alive = !cfg!(target_os = "linux")
+            || std::path::Path::new("/proc").join(pid.to_string()).exists();
+        if !alive && std::fs::remove_dir_all(entry.path()).is_ok() {
+            n_removed += 1;
+        }
+    }
+    n_removed
+}
+
 /// Everything the routes share.
 pub struct Runtime {
     /// The checked configuration.
@@ -592,7 +620,8 @@ impl Runtime {
             ));
         }
         let id = format!("sh_{}", uuid::Uuid::new_v4().simple());
-        let directory = std::env::temp_dir().join(format!("kyro-shadow-{id}"));
+        let directory =
+            std::env::temp_dir().join(format!("{SHADOW_DIR_PREFIX}{}-{id}", std::process::id()));
         let failed = |what: &str, err: &dyn std::fmt::Display| {
             tracing::error!(error = %err, "shadow session {what} failed");
             ApiError::new(

@@ -119,6 +119,10 @@ async fn prune_evidence_forever(runtime: &Runtime) {
     let mut ticks: u64 = 0;
     loop {
         if ticks.is_multiple_of(60) {
+            let n_orphans = crate::runtime::remove_orphaned_shadow_dirs();
+            if n_orphans > 0 {
+                tracing::info!(n_orphans, "removed shadow-session state of stopped hosts");
+            }
             let now = crate::runtime::now_ms();
             let pruned = runtime
                 .live

@@ -11,14 +11,18 @@ use kyro_fixture_support::Defect;
 use serde_json::{Value, json};
 
 fn start(name: &str) -> KyroServer {
-    let config = format!(
+    KyroServer::start(&temp_dir(name), &config()).unwrap()
+}
+
+/// The evidence tests' configuration: the reference store, write-through, SQLite state.
+fn config() -> String {
+    format!(
         "listen = \"{{listen}}\"\nmode = \"development\"\ndefault_freshness = \"balanced\"\nstate = \"sqlite://state.db\"\n{}\n\
          [[stores]]\nid = \"mem\"\nplugin = \"{}\"\nownership_mode = \"write_through\"\nnamespaces = [\"*\"]\n\
          [stores.config]\ndimension = 4\ndistance = \"cosine\"\nfilterable_keys = [\"lang\"]\n",
         tokens_section(),
         plugin_path(&fixture_package(Defect::None)).display()
-    );
-    KyroServer::start(&temp_dir(name), &config).unwrap()
+    )
 }
 
 fn retrieve(server: &KyroServer, tenant: &str, extra: Value) -> Value {
@@ -392,4 +396,31 @@ fn shadow_sessions_are_bounded_in_number_and_time() {
     );
     assert_eq!(expired.status, 404);
     assert_eq!(create().status, 200, "an expired session frees its slot");
+}
+
+#[test]
+fn a_killed_hosts_shadow_state_is_removed_by_the_next_host() {
+    let killed = start("shadow-orphans");
+    let created = killed.post(
+        "/v1/replay/shadow-sessions",
+        ADMIN_TOKEN,
+        &json!({ "schema_version": 1, "replay_primer": { "current_generation": 0 } }),
+    );
+    assert_eq!(created.status, 200, "{}", String::from_utf8_lossy(&created.body));
+    let session_id = created.json()["session_id"].as_str().unwrap().to_owned();
+    let session_dir = || {
+        std::fs::read_dir(std::env::temp_dir()).unwrap().flatten().find(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            name.starts_with("kyro-shadow-") && name.ends_with(&session_id)
+        })
+    };
+    assert!(session_dir().is_some(), "the session keeps its state in the temp dir");
+    killed.kill();
+    assert!(session_dir().is_some(), "a killed host cannot clean up after itself");
+    let _next = start("shadow-orphans-next");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while session_dir().is_some() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(session_dir().is_none(), "the next host removes a stopped host's shadow state");
 }
