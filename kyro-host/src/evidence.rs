@@ -1088,12 +1088,12 @@ async fn replay_step(
             let upsert: crate::api::UpsertDocumentRequest = parse_body(&bytes)?;
             let (scope, document) = upsert.validate()?;
             let id = document.id().clone();
-            runtime.mutate(session, scope, Some(document), id, &request.body).await?;
+            runtime.mutate(session, scope, Some(document), id, request.body.to_string()).await?;
         }
         "/v1/documents/delete" => {
             let delete: crate::api::DeleteDocumentRequest = parse_body(&bytes)?;
             let (scope, id) = delete.validate()?;
-            runtime.mutate(session, scope, None, id, &request.body).await?;
+            runtime.mutate(session, scope, None, id, request.body.to_string()).await?;
         }
         other => return Err(ApiError::validation(format!("route {other} cannot be replayed"))),
     }

@@ -222,7 +222,7 @@ async fn upsert(
             "revision": revision,
         },
     });
-    runtime.mutate(&runtime.live, scope, Some(document), id, &body).await?;
+    runtime.mutate(&runtime.live, scope, Some(document), id, body.to_string()).await?;
     Ok(())
 }
 

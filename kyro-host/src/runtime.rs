@@ -609,15 +609,18 @@ impl Runtime {
         allow_mutations: bool,
     ) -> Result<(String, i64), ApiError> {
         self.expire_shadow_sessions();
-        let n_alive = self.shadows.lock().map(|shadows| shadows.len()).unwrap_or(usize::MAX);
-        if n_alive >= self.config.max_shadow_sessions {
-            return Err(ApiError::new(
+        let overloaded = |n_alive: usize| {
+            ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "GATEWAY_OVERLOADED",
                 format!(
                     "{n_alive} shadow sessions are alive, the configured maximum; retry after one expires"
                 ),
-            ));
+            )
+        };
+        let n_alive = self.shadows.lock().map(|shadows| shadows.len()).unwrap_or(usize::MAX);
+        if n_alive >= self.config.max_shadow_sessions {
+            return Err(overloaded(n_alive));
         }
         let id = format!("sh_{}", uuid::Uuid::new_v4().simple());
         let directory =
@@ -660,9 +663,13 @@ impl Runtime {
         session.allow_mutations = allow_mutations;
         session.expires_at_ms = Some(expires_at_ms);
         session.directory = Some(directory);
-        if let Ok(mut shadows) = self.shadows.lock() {
-            shadows.insert(id.clone(), Arc::new(session));
+        // Another request may have filled the last slot while this one opened its state; the
+        // bound is enforced where the session is inserted (dropping the session removes its files).
+        let mut shadows = self.shadows.lock().map_err(|_| overloaded(usize::MAX))?;
+        if shadows.len() >= self.config.max_shadow_sessions {
+            return Err(overloaded(shadows.len()));
         }
+        shadows.insert(id.clone(), Arc::new(session));
         Ok((id, expires_at_ms))
     }
 
@@ -1644,7 +1651,7 @@ impl Runtime {
         scope: Scope,
         document: Option<kyro_core::Document>,
         id: DocumentId,
-        body: &serde_json::Value,
+        raw_body: String,
     ) -> Result<DocumentMutationResult, ApiError> {
         if !session.allow_mutations {
             return Err(ApiError::new(
@@ -1729,7 +1736,7 @@ impl Runtime {
                 tenant_id: Some(scope.tenant_id()),
                 label: format!("{step_type} {}/{}/{id}", scope.tenant_id(), scope.namespace()),
                 route: if deleting { "/v1/documents/delete" } else { "/v1/documents/upsert" },
-                body: body.to_string(),
+                body: raw_body,
                 idempotency_key: None,
             };
             change_capture(step, &input, invalidation.clone())

@@ -151,6 +151,12 @@ pub fn session_of(runtime: &Runtime, headers: &HeaderMap) -> Result<Arc<Session>
     runtime.session(Some(id))
 }
 
+/// A request body as text, for the replay capture: the bytes already parsed as JSON, which
+/// only accepts UTF-8.
+fn body_text(body: &Bytes) -> String {
+    String::from_utf8_lossy(body).into_owned()
+}
+
 async fn retrieve(
     State(runtime): Shared,
     headers: HeaderMap,
@@ -161,8 +167,7 @@ async fn retrieve(
     let request: RetrieveRequest = parse_body(&body)?;
     caller.allow(&request.scope.tenant_id)?;
     let session = session_of(&runtime, &headers)?;
-    let raw_body = String::from_utf8(body.to_vec()).ok();
-    let packet = runtime.retrieve(&session, request, raw_body).await?;
+    let packet = runtime.retrieve(&session, request, Some(body_text(&body))).await?;
     Ok(axum::Json(packet).into_response())
 }
 
@@ -232,13 +237,12 @@ async fn upsert(
 ) -> Result<Response, ApiError> {
     let caller = authenticate(&runtime, &headers, Plane::Data)?;
     idempotency_key(&headers)?;
-    let value: Value = parse_body(&body)?;
     let request: UpsertDocumentRequest = parse_body(&body)?;
     caller.allow(&request.scope.tenant_id)?;
     let (scope, document) = request.validate()?;
     let id = document.id().clone();
     let session = session_of(&runtime, &headers)?;
-    let result = runtime.mutate(&session, scope, Some(document), id, &value).await?;
+    let result = runtime.mutate(&session, scope, Some(document), id, body_text(&body)).await?;
     Ok(axum::Json(result).into_response())
 }
 
@@ -249,12 +253,11 @@ async fn delete(
 ) -> Result<Response, ApiError> {
     let caller = authenticate(&runtime, &headers, Plane::Data)?;
     idempotency_key(&headers)?;
-    let value: Value = parse_body(&body)?;
     let request: DeleteDocumentRequest = parse_body(&body)?;
     caller.allow(&request.scope.tenant_id)?;
     let (scope, id) = request.validate()?;
     let session = session_of(&runtime, &headers)?;
-    let result = runtime.mutate(&session, scope, None, id, &value).await?;
+    let result = runtime.mutate(&session, scope, None, id, body_text(&body)).await?;
     Ok(axum::Json(result).into_response())
 }
 
