@@ -450,6 +450,8 @@ const MAX_CONNECTIONS: u32 = 8;
 /// How long a request waits for a pooled connection before the store counts as unavailable.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long SQLite waits for another process's write lock before failing with `SQLITE_BUSY`.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Sets `SQLITE_BUSY_TIMEOUT` on a connection.
 const SQLITE_BUSY_TIMEOUT_PRAGMA: &str = "PRAGMA busy_timeout = 10000";
 
 /// Rows per multi-row upsert and keys per lookup. Both backends cap bind parameters per
@@ -1470,11 +1472,7 @@ impl StateStore {
         // needs an exclusive lock) and migrate, before a pool exists to race for the file.
         let mut conn = AnyConnection::connect_with(&any_options).await.map_err(connect_error)?;
         configure_sqlite_connection(&mut conn).await.map_err(connect_error)?;
-        let journal_mode: String = sqlx::query("PRAGMA journal_mode = WAL")
-            .fetch_one(&mut conn)
-            .await
-            .and_then(|row| row.try_get(0))
-            .map_err(connect_error)?;
+        let journal_mode = switch_to_wal(&mut conn).await.map_err(connect_error)?;
         if !journal_mode.eq_ignore_ascii_case("wal") {
             return Err(StateError::JournalMode { location: location.clone(), journal_mode });
         }
@@ -1661,6 +1659,42 @@ async fn configure_sqlite_connection(conn: &mut AnyConnection) -> Result<(), sql
     // retrieve are page reads of a small, hot file.
     sqlx::query("PRAGMA mmap_size = 268435456").execute(&mut *conn).await?;
     Ok(())
+}
+
+/// Switches the file to WAL and returns the journal mode it is in afterwards.
+///
+/// The switch needs an exclusive lock that SQLite does not wait for through `busy_timeout`:
+/// while another process opening the same new file holds its migration lock, the pragma fails
+/// at once with `SQLITE_BUSY`. So a busy switch is retried, for as long as `busy_timeout`
+/// would have waited. A file already in WAL is left alone without taking the lock.
+async fn switch_to_wal(conn: &mut AnyConnection) -> Result<String, sqlx::Error> {
+    let current: String =
+        sqlx::query("PRAGMA journal_mode").fetch_one(&mut *conn).await?.try_get(0)?;
+    if current.eq_ignore_ascii_case("wal") {
+        return Ok(current);
+    }
+    let deadline = tokio::time::Instant::now() + SQLITE_BUSY_TIMEOUT;
+    loop {
+        match sqlx::query("PRAGMA journal_mode = WAL").fetch_one(&mut *conn).await {
+            Ok(row) => return row.try_get(0),
+            Err(error) if is_sqlite_busy(&error) && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// Whether SQLite answered `SQLITE_BUSY` (or one of its extended codes).
+fn is_sqlite_busy(error: &sqlx::Error) -> bool {
+    const SQLITE_BUSY: i64 = 5;
+    let sqlx::Error::Database(database_error) = error else {
+        return false;
+    };
+    database_error
+        .code()
+        .and_then(|code| code.parse::<i64>().ok())
+        .is_some_and(|code| code & 0xff == SQLITE_BUSY)
 }
 
 type ConnectFuture<'c> = Pin<Box<dyn Future<Output = Result<(), sqlx::Error>> + Send + 'c>>;
