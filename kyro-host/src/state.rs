@@ -3,7 +3,9 @@
 //!
 //! One code path serves SQLite (the embedded default, a local file) and PostgreSQL (hosts that
 //! share state) through sqlx's `Any` driver, and both run the same migration SQL
-//! (`migrations/`). Every statement is parameterized: the only SQL assembled at runtime is the
+//! (`migrations/`). On SQLite the paths every request takes (the freshness read, trace and
+//! change commits) run the same SQL on direct connections instead (`state/direct.rs`), without
+//! sqlx's thread hop per statement. Every statement is parameterized: the only SQL assembled at runtime is the
 //! list of numbered placeholders for a batch, never text from inputs.
 //!
 //! The generation lives in a single counter row that every applied change increments inside its
@@ -20,6 +22,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use kyro_core::ErrorKind;
@@ -31,6 +34,7 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Any, AnyConnection, AnyPool, AssertSqlSafe, Connection, Row, SqlSafeStr, Transaction};
 use tokio::sync::{Mutex, MutexGuard};
 
+mod direct;
 #[cfg(test)]
 mod suite;
 #[cfg(test)]
@@ -50,7 +54,9 @@ pub struct StateStore {
     /// `busy_timeout`. `None` on PostgreSQL, where the counter's row lock queues appliers.
     write_lock: Option<Mutex<()>>,
     /// The last capture sequence this host allocated (seeded from the largest stored one).
-    capture_sequence: std::sync::atomic::AtomicI64,
+    capture_sequence: direct::CaptureSequence,
+    /// SQLite only: the direct connections the serving paths use (`state/direct.rs`).
+    direct: Option<direct::Direct>,
 }
 
 /// Which database a [`StateStore`] runs on.
@@ -182,6 +188,18 @@ pub enum StateError {
         /// The store's generation.
         generation: i64,
     },
+    /// A statement on SQLite's direct path (`state/direct.rs`) failed.
+    #[error("failed to {operation} in the sqlite state store")]
+    Sqlite {
+        /// What was being done, as a verb phrase.
+        operation: &'static str,
+        /// The driver's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The store was closed, or its SQLite writer thread stopped.
+    #[error("the state store is closed")]
+    Closed,
     /// A trace with this id is already stored; traces are never overwritten.
     #[error("trace {trace_id:?} already exists")]
     DuplicateTrace {
@@ -214,6 +232,8 @@ impl StateError {
                 _ => ErrorKind::Configuration,
             },
             Self::Database { backend, source, .. } => classify(*backend, source),
+            Self::Sqlite { source, .. } => classify_sqlite(source),
+            Self::Closed => ErrorKind::Unavailable,
             Self::OutOfRange { .. } | Self::DuplicateTrace { .. } | Self::NotFresh { .. } => {
                 ErrorKind::InvalidRequest
             }
@@ -502,6 +522,11 @@ const UPSERT_DOCUMENTS_SUFFIX: &str = " ON CONFLICT (tenant_id, namespace, doc_i
      generation = excluded.generation, revision = excluded.revision, \
      watermark = excluded.watermark, tombstone = excluded.tombstone, \
      event_timestamp_ms = excluded.event_timestamp_ms";
+const INSERT_TRACES: &str =
+    "INSERT INTO kyro_trace (trace_id, tenant_id, created_at_ms, body) VALUES ";
+const INSERT_TRACES_SUFFIX: &str = " ON CONFLICT (trace_id) DO NOTHING RETURNING trace_id";
+const INSERT_PROCESSED_EVENTS: &str = "INSERT INTO kyro_processed_event \
+     (source_event_id, generation, fingerprint, processed_at_ms) VALUES ";
 const INSERT_CAPTURE_ROWS: &str = "INSERT INTO kyro_capture_step (step_id, sequence, \
      captured_at_ms, tenant_id, step_type, pre_generation, generation, status, request, body) VALUES ";
 const SELECT_LAST_CAPTURE_SEQUENCE: &str =
@@ -580,6 +605,10 @@ impl StateStore {
     /// A watermark above `i64::MAX` ([`StateError::OutOfRange`], checked before anything is
     /// written), or the database failed; then nothing was applied.
     pub async fn apply_change(&self, change: &ChangeInput) -> Result<ApplyOutcome, StateError> {
+        if self.direct.is_some() {
+            let outcomes = self.apply_changes(std::slice::from_ref(change)).await?;
+            return outcomes.first().copied().ok_or(StateError::Closed);
+        }
         let db_error = |source| self.database_error("apply a change", source);
         let _write_guard = self.lock_writes().await;
         let mut tx = self.begin_write().await.map_err(db_error)?;
@@ -630,6 +659,13 @@ impl StateStore {
     ) -> Result<Vec<ApplyOutcome>, StateError> {
         let db_error = |source| self.database_error("apply changes", source);
         let _write_guard = self.lock_writes().await;
+        if let Some(direct) = &self.direct {
+            let changes = changes.to_vec();
+            let sequence = Arc::clone(&self.capture_sequence);
+            return direct
+                .write(move |connection| direct::apply_changes(connection, &changes, &sequence))
+                .await;
+        }
         let mut tx = self.begin_write().await.map_err(db_error)?;
         let outcomes = if changes.len() == 1 {
             let outcome = self.apply_in(&mut tx, &changes[0]).await?;
@@ -666,25 +702,10 @@ impl StateStore {
             .and_then(|row| row.try_get(0))
             .map_err(db_error)?;
         let base = to_u64("generation", base)?;
-        let event_ids: Vec<&str> = unique_in_order(
-            &changes
-                .iter()
-                .filter_map(|change| change.source_event_id.as_deref())
-                .collect::<Vec<_>>(),
-        )
-        .into_iter()
-        .copied()
-        .collect();
+        let event_ids = event_ids(changes);
         let mut known: HashMap<String, (u64, String)> = HashMap::new();
         for chunk in event_ids.chunks(SCOPE_KEYS_PER_LOOKUP) {
-            let mut sql = String::from(
-                "SELECT source_event_id, generation, fingerprint FROM kyro_processed_event \
-                 WHERE source_event_id IN (",
-            );
-            push_placeholders(&mut sql, 1, chunk.len());
-            sql.push(')');
-            // Only static fragments and placeholder numbers: no input text reaches the SQL.
-            let mut query = sqlx::query(AssertSqlSafe(sql));
+            let mut query = sqlx::query(processed_events_lookup_sql(chunk.len()));
             for id in chunk {
                 query = query.bind(*id);
             }
@@ -700,57 +721,8 @@ impl StateStore {
             }
         }
 
-        let mut generation = base;
-        let mut outcomes = Vec::with_capacity(changes.len());
-        let mut new_events = Vec::new();
-        let mut scopes: BTreeMap<&str, (i64, i64, &str)> = BTreeMap::new();
-        let mut documents: BTreeMap<&DocumentKey, (i64, &DocumentRow<'_>)> = BTreeMap::new();
-        let mut captures = Vec::new();
-        for (change, rows) in changes.iter().zip(&document_rows) {
-            let outcome = match change.source_event_id.as_deref().and_then(|id| known.get(id)) {
-                Some((original, fingerprint)) if *fingerprint == change.fingerprint => {
-                    ApplyOutcome::Replayed { generation: *original }
-                }
-                Some((original, _)) => ApplyOutcome::Conflict { generation: *original },
-                None => {
-                    generation += 1;
-                    ApplyOutcome::Applied { generation }
-                }
-            };
-            if let ApplyOutcome::Applied { generation } = outcome {
-                let value = to_i64("generation", generation)?;
-                if let Some(id) = &change.source_event_id {
-                    known.insert(id.clone(), (generation, change.fingerprint.clone()));
-                    new_events.push((
-                        id.as_str(),
-                        value,
-                        change.fingerprint.as_str(),
-                        change.now_ms,
-                    ));
-                }
-                for (key, trigger) in scope_rows(&change.scope_keys) {
-                    scopes.insert(key, (value, change.now_ms, trigger));
-                }
-                for row in rows {
-                    documents.insert(row.key, (value, row));
-                }
-            }
-            if let Some(capture) = &change.capture {
-                let (status, pre_generation) = match outcome {
-                    ApplyOutcome::Applied { generation } => ("accepted", generation - 1),
-                    ApplyOutcome::Replayed { .. } => ("replayed", generation),
-                    ApplyOutcome::Conflict { .. } => ("rejected", generation),
-                };
-                captures.push(CaptureRow {
-                    generation: outcome.generation(),
-                    status: status.to_owned(),
-                    pre_generation,
-                    ..capture.clone()
-                });
-            }
-            outcomes.push(outcome);
-        }
-
+        let BatchPlan { outcomes, generation, new_events, scopes, documents, captures } =
+            plan_batch(changes, &document_rows, base, known)?;
         if generation > base {
             sqlx::query(SET_GENERATION)
                 .bind(to_i64("generation", generation)?)
@@ -759,19 +731,12 @@ impl StateStore {
                 .map_err(db_error)?;
         }
         for chunk in new_events.chunks(SCOPE_ROWS_PER_STATEMENT) {
-            let mut query = sqlx::query(upsert_sql(
-                "INSERT INTO kyro_processed_event \
-                 (source_event_id, generation, fingerprint, processed_at_ms) VALUES ",
-                chunk.len(),
-                4,
-                "",
-            ));
+            let mut query = sqlx::query(upsert_sql(INSERT_PROCESSED_EVENTS, chunk.len(), 4, ""));
             for &(id, value, fingerprint, now_ms) in chunk {
                 query = query.bind(id).bind(value).bind(fingerprint).bind(now_ms);
             }
             query.execute(&mut **tx).await.map_err(db_error)?;
         }
-        let scopes: Vec<_> = scopes.into_iter().collect();
         for chunk in scopes.chunks(SCOPE_ROWS_PER_STATEMENT) {
             let mut query =
                 sqlx::query(upsert_sql(UPSERT_SCOPES, chunk.len(), 4, UPSERT_SCOPES_SUFFIX));
@@ -780,7 +745,6 @@ impl StateStore {
             }
             query.execute(&mut **tx).await.map_err(db_error)?;
         }
-        let documents: Vec<_> = documents.into_values().collect();
         for chunk in documents.chunks(DOCUMENT_ROWS_PER_STATEMENT) {
             let mut query =
                 sqlx::query(upsert_sql(UPSERT_DOCUMENTS, chunk.len(), 8, UPSERT_DOCUMENTS_SUFFIX));
@@ -974,6 +938,11 @@ impl StateStore {
         scope_keys: &[&String],
         documents: &[&DocumentKey],
     ) -> Result<FreshnessView, StateError> {
+        if let Some(direct) = &self.direct {
+            let rows = direct
+                .read(|connection| direct::freshness_rows(connection, scope_keys, documents))?;
+            return freshness_view(scope_keys, documents, rows);
+        }
         let db_error = |source| self.database_error("read freshness", source);
         let mut query = sqlx::query(freshness_lookup_sql(scope_keys.len(), documents.len()));
         for key in scope_keys {
@@ -986,49 +955,34 @@ impl StateStore {
                 .bind(key.doc_id.as_str());
         }
         let rows = query.fetch_all(&self.pool).await.map_err(db_error)?;
-        let mut current_generation = None;
-        let mut stored_scopes: HashMap<String, (u64, i64)> = HashMap::new();
-        let mut stored_documents: HashMap<DocumentKey, DocumentState> = HashMap::new();
-        for row in &rows {
-            let kind: i64 = row.try_get("kind").map_err(db_error)?;
-            match kind {
-                0 => {
-                    let generation: i64 = row.try_get("generation").map_err(db_error)?;
-                    current_generation = Some(to_u64("generation", generation)?);
-                }
-                1 => {
-                    let generation: i64 = row.try_get("generation").map_err(db_error)?;
-                    stored_scopes.insert(
-                        row.try_get("scope_key").map_err(db_error)?,
-                        (
-                            to_u64("generation", generation)?,
-                            row.try_get("acknowledged_at_ms").map_err(db_error)?,
-                        ),
-                    );
-                }
-                _ => {
-                    let document = decode_document(row, db_error)?;
-                    stored_documents.insert(document.key.clone(), document);
-                }
-            }
-        }
-        let current_generation =
-            current_generation.ok_or(StateError::Corrupt { field: "generation row", value: 0 })?;
-        let mut scope_generations = Vec::with_capacity(stored_scopes.len());
-        let mut scope_acknowledged_at_ms = Vec::with_capacity(stored_scopes.len());
-        for key in scope_keys {
-            if let Some(&(generation, acknowledged_at_ms)) = stored_scopes.get(key.as_str()) {
-                scope_generations.push(((*key).clone(), generation));
-                scope_acknowledged_at_ms.push(acknowledged_at_ms);
-            }
-        }
-        let documents = documents.iter().filter_map(|key| stored_documents.remove(*key)).collect();
-        Ok(FreshnessView {
-            current_generation,
-            scope_generations,
-            scope_acknowledged_at_ms,
-            documents,
-        })
+        let rows = rows
+            .iter()
+            .map(|row| {
+                let generation: i64 = row.try_get("generation")?;
+                Ok(match row.try_get::<i64, _>("kind")? {
+                    0 => FreshnessRow::Generation(generation),
+                    1 => FreshnessRow::Scope {
+                        key: row.try_get("scope_key")?,
+                        generation,
+                        acknowledged_at_ms: row.try_get("acknowledged_at_ms")?,
+                    },
+                    _ => FreshnessRow::Document {
+                        key: DocumentKey {
+                            tenant_id: row.try_get("tenant_id")?,
+                            namespace: row.try_get("namespace")?,
+                            doc_id: row.try_get("doc_id")?,
+                        },
+                        generation,
+                        revision: row.try_get("revision")?,
+                        watermark: row.try_get("watermark")?,
+                        tombstone: row.try_get("tombstone")?,
+                        event_timestamp_ms: row.try_get("event_timestamp_ms")?,
+                    },
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(db_error)?;
+        freshness_view(scope_keys, documents, rows)
     }
 
     /// The current runtime generation: 0 for a fresh store, then the generation of the latest
@@ -1185,18 +1139,21 @@ impl StateStore {
     ) -> Result<Vec<Result<(), StateError>>, StateError> {
         let db_error = |source| self.database_error("store traces", source);
         let _write_guard = self.lock_writes().await;
+        if let Some(direct) = &self.direct {
+            let traces = traces.to_vec();
+            let sequence = Arc::clone(&self.capture_sequence);
+            return direct
+                .write(move |connection| direct::put_traces(connection, &traces, &sequence))
+                .await;
+        }
         let mut tx = self.begin_write().await.map_err(db_error)?;
         // Multi-row statements: a batch costs four round trips to the database however many
         // traces it carries. `RETURNING` names the rows that were new, so a duplicate id fails
         // only its own trace.
         let mut inserted: HashSet<String> = HashSet::with_capacity(traces.len());
         for chunk in traces.chunks(TRACE_ROWS_PER_STATEMENT) {
-            let mut query = sqlx::query(upsert_sql(
-                "INSERT INTO kyro_trace (trace_id, tenant_id, created_at_ms, body) VALUES ",
-                chunk.len(),
-                4,
-                " ON CONFLICT (trace_id) DO NOTHING RETURNING trace_id",
-            ));
+            let mut query =
+                sqlx::query(upsert_sql(INSERT_TRACES, chunk.len(), 4, INSERT_TRACES_SUFFIX));
             for trace in chunk {
                 query = query
                     .bind(trace.trace_id.as_str())
@@ -1208,17 +1165,7 @@ impl StateStore {
                 inserted.insert(row.try_get("trace_id").map_err(db_error)?);
             }
         }
-        let mut outcomes = Vec::with_capacity(traces.len());
-        let mut captures = Vec::with_capacity(traces.len());
-        for trace in traces {
-            // Only the first of several traces with one new id was stored.
-            if inserted.remove(&trace.trace_id) {
-                captures.extend(trace.capture.as_ref());
-                outcomes.push(Ok(()));
-            } else {
-                outcomes.push(Err(StateError::DuplicateTrace { trace_id: trace.trace_id.clone() }));
-            }
-        }
+        let (outcomes, captures) = trace_outcomes(traces, inserted);
         for chunk in captures.chunks(CAPTURE_ROWS_PER_STATEMENT) {
             let mut query = sqlx::query(upsert_sql(INSERT_CAPTURE_ROWS, chunk.len(), 10, ""));
             for capture in chunk {
@@ -1452,6 +1399,9 @@ impl StateStore {
 
     /// Closes every connection, waiting for in-flight calls to finish. Later calls fail.
     pub async fn close(&self) {
+        if let Some(direct) = &self.direct {
+            direct.close();
+        }
         self.pool.close().await;
     }
 
@@ -1495,7 +1445,12 @@ impl StateStore {
             .connect_with(any_options)
             .await
             .map_err(connect_error)?;
-        Self::with_pool(pool, backend, location, Some(Mutex::new(()))).await
+        let direct = direct::Direct::open(sqlite_options.get_filename()).map_err(|source| {
+            StateError::Sqlite { operation: "open the direct connections", source }
+        })?;
+        let mut store = Self::with_pool(pool, backend, location, Some(Mutex::new(()))).await?;
+        store.direct = Some(direct);
+        Ok(store)
     }
 
     async fn open_postgres(url: &str) -> Result<Self, StateError> {
@@ -1554,7 +1509,8 @@ impl StateStore {
             backend,
             location,
             write_lock,
-            capture_sequence: std::sync::atomic::AtomicI64::new(last_sequence),
+            capture_sequence: Arc::new(std::sync::atomic::AtomicI64::new(last_sequence)),
+            direct: None,
         })
     }
 
@@ -1652,12 +1608,16 @@ fn migrator() -> Migrator {
 
 /// Per-connection SQLite settings. `synchronous = FULL` makes every commit durable in WAL mode
 /// (an acknowledged change survives power loss, not only a killed process).
+/// The settings of every SQLite connection, pooled or direct: a commit is durable when it
+/// returns, a locked file is waited for, and reads go through a memory map instead of a
+/// read(2) per page (the ledger lookups on every retrieve are page reads of a small, hot file).
+const SQLITE_CONNECTION_PRAGMAS: [&str; 3] =
+    ["PRAGMA synchronous = FULL", SQLITE_BUSY_TIMEOUT_PRAGMA, "PRAGMA mmap_size = 268435456"];
+
 async fn configure_sqlite_connection(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
-    sqlx::query("PRAGMA synchronous = FULL").execute(&mut *conn).await?;
-    sqlx::query(SQLITE_BUSY_TIMEOUT_PRAGMA).execute(&mut *conn).await?;
-    // Reads through a memory map instead of a read(2) per page: the ledger lookups on every
-    // retrieve are page reads of a small, hot file.
-    sqlx::query("PRAGMA mmap_size = 268435456").execute(&mut *conn).await?;
+    for pragma in SQLITE_CONNECTION_PRAGMAS {
+        sqlx::query(pragma).execute(&mut *conn).await?;
+    }
     Ok(())
 }
 
@@ -1751,6 +1711,202 @@ fn document_rows(document_changes: &[DocumentChange]) -> Result<Vec<DocumentRow<
     Ok(rows.into_values().collect())
 }
 
+/// One row of [`freshness_lookup_sql`], decoded by either driver.
+enum FreshnessRow {
+    Generation(i64),
+    Scope {
+        key: String,
+        generation: i64,
+        acknowledged_at_ms: i64,
+    },
+    Document {
+        key: DocumentKey,
+        generation: i64,
+        revision: Option<String>,
+        watermark: Option<i64>,
+        tombstone: i64,
+        event_timestamp_ms: Option<i64>,
+    },
+}
+
+/// The view of [`StateStore::read_freshness`] from the rows of one lookup: scope generations
+/// and documents in the order they were asked for, those never recorded left out.
+fn freshness_view(
+    scope_keys: &[&String],
+    documents: &[&DocumentKey],
+    rows: Vec<FreshnessRow>,
+) -> Result<FreshnessView, StateError> {
+    let mut current_generation = None;
+    let mut stored_scopes: HashMap<String, (u64, i64)> = HashMap::new();
+    let mut stored_documents: HashMap<DocumentKey, DocumentState> = HashMap::new();
+    for row in rows {
+        match row {
+            FreshnessRow::Generation(generation) => {
+                current_generation = Some(to_u64("generation", generation)?);
+            }
+            FreshnessRow::Scope { key, generation, acknowledged_at_ms } => {
+                stored_scopes.insert(key, (to_u64("generation", generation)?, acknowledged_at_ms));
+            }
+            FreshnessRow::Document {
+                key,
+                generation,
+                revision,
+                watermark,
+                tombstone,
+                event_timestamp_ms,
+            } => {
+                let document = DocumentState {
+                    key: key.clone(),
+                    generation: to_u64("generation", generation)?,
+                    revision,
+                    watermark: match watermark {
+                        Some(watermark) => Some(to_u64("watermark", watermark)?),
+                        None => None,
+                    },
+                    tombstone: tombstone != 0,
+                    event_timestamp_ms,
+                };
+                stored_documents.insert(key, document);
+            }
+        }
+    }
+    let current_generation =
+        current_generation.ok_or(StateError::Corrupt { field: "generation row", value: 0 })?;
+    let mut scope_generations = Vec::with_capacity(stored_scopes.len());
+    let mut scope_acknowledged_at_ms = Vec::with_capacity(stored_scopes.len());
+    for key in scope_keys {
+        if let Some(&(generation, acknowledged_at_ms)) = stored_scopes.get(key.as_str()) {
+            scope_generations.push(((*key).clone(), generation));
+            scope_acknowledged_at_ms.push(acknowledged_at_ms);
+        }
+    }
+    let documents = documents.iter().filter_map(|key| stored_documents.remove(*key)).collect();
+    Ok(FreshnessView { current_generation, scope_generations, scope_acknowledged_at_ms, documents })
+}
+
+/// Each trace's outcome once the ids in `inserted` were stored, and the capture steps to store
+/// with them: only the first of several traces with one new id was stored.
+fn trace_outcomes(
+    traces: &[TraceRow],
+    mut inserted: HashSet<String>,
+) -> (Vec<Result<(), StateError>>, Vec<&CaptureRow>) {
+    let mut outcomes = Vec::with_capacity(traces.len());
+    let mut captures = Vec::with_capacity(traces.len());
+    for trace in traces {
+        if inserted.remove(&trace.trace_id) {
+            captures.extend(trace.capture.as_ref());
+            outcomes.push(Ok(()));
+        } else {
+            outcomes.push(Err(StateError::DuplicateTrace { trace_id: trace.trace_id.clone() }));
+        }
+    }
+    (outcomes, captures)
+}
+
+/// The distinct event ids of a batch, in order.
+fn event_ids(changes: &[ChangeInput]) -> Vec<&str> {
+    let ids: Vec<&str> =
+        changes.iter().filter_map(|change| change.source_event_id.as_deref()).collect();
+    unique_in_order(&ids).into_iter().copied().collect()
+}
+
+/// `SELECT` of the processed events among `n_ids` event ids.
+fn processed_events_lookup_sql(n_ids: usize) -> AssertSqlSafe<String> {
+    in_list_sql(
+        "SELECT source_event_id, generation, fingerprint FROM kyro_processed_event \
+         WHERE source_event_id IN (",
+        n_ids,
+    )
+}
+
+/// `select` (ending in `IN (`) + `n` numbered placeholders + `)`.
+fn in_list_sql(select: &str, n: usize) -> AssertSqlSafe<String> {
+    let mut sql = String::from(select);
+    push_placeholders(&mut sql, 1, n);
+    sql.push(')');
+    // Only static fragments and placeholder numbers: no input text reaches the SQL.
+    AssertSqlSafe(sql)
+}
+
+/// What a batch of changes writes, decided from the generation before it (`base`) and the
+/// events already processed (`known`): each change's outcome, the new generation, and the
+/// rows, each scope and document once with its latest change.
+struct BatchPlan<'c> {
+    outcomes: Vec<ApplyOutcome>,
+    generation: u64,
+    /// `(source_event_id, generation, fingerprint, processed_at_ms)`.
+    new_events: Vec<(&'c str, i64, &'c str, i64)>,
+    /// `(scope_key, (generation, acknowledged_at_ms, change_trigger))`, in key order.
+    scopes: Vec<(&'c str, (i64, i64, &'c str))>,
+    /// `(generation, row)`, in key order.
+    documents: Vec<(i64, &'c DocumentRow<'c>)>,
+    captures: Vec<CaptureRow>,
+}
+
+/// Plans a batch with the outcomes applying its changes one by one would have: replays (also
+/// of an earlier change in the same batch) are recognized, every other change gets the next
+/// generation.
+fn plan_batch<'c>(
+    changes: &'c [ChangeInput],
+    document_rows: &'c [Vec<DocumentRow<'c>>],
+    base: u64,
+    mut known: HashMap<String, (u64, String)>,
+) -> Result<BatchPlan<'c>, StateError> {
+    let mut generation = base;
+    let mut outcomes = Vec::with_capacity(changes.len());
+    let mut new_events = Vec::new();
+    let mut scopes: BTreeMap<&str, (i64, i64, &str)> = BTreeMap::new();
+    let mut documents: BTreeMap<&DocumentKey, (i64, &DocumentRow<'_>)> = BTreeMap::new();
+    let mut captures = Vec::new();
+    for (change, rows) in changes.iter().zip(document_rows) {
+        let outcome = match change.source_event_id.as_deref().and_then(|id| known.get(id)) {
+            Some((original, fingerprint)) if *fingerprint == change.fingerprint => {
+                ApplyOutcome::Replayed { generation: *original }
+            }
+            Some((original, _)) => ApplyOutcome::Conflict { generation: *original },
+            None => {
+                generation += 1;
+                ApplyOutcome::Applied { generation }
+            }
+        };
+        if let ApplyOutcome::Applied { generation } = outcome {
+            let value = to_i64("generation", generation)?;
+            if let Some(id) = &change.source_event_id {
+                known.insert(id.clone(), (generation, change.fingerprint.clone()));
+                new_events.push((id.as_str(), value, change.fingerprint.as_str(), change.now_ms));
+            }
+            for (key, trigger) in scope_rows(&change.scope_keys) {
+                scopes.insert(key, (value, change.now_ms, trigger));
+            }
+            for row in rows {
+                documents.insert(row.key, (value, row));
+            }
+        }
+        if let Some(capture) = &change.capture {
+            let (status, pre_generation) = match outcome {
+                ApplyOutcome::Applied { generation } => ("accepted", generation - 1),
+                ApplyOutcome::Replayed { .. } => ("replayed", generation),
+                ApplyOutcome::Conflict { .. } => ("rejected", generation),
+            };
+            captures.push(CaptureRow {
+                generation: outcome.generation(),
+                status: status.to_owned(),
+                pre_generation,
+                ..capture.clone()
+            });
+        }
+        outcomes.push(outcome);
+    }
+    Ok(BatchPlan {
+        outcomes,
+        generation,
+        new_events,
+        scopes: scopes.into_iter().collect(),
+        documents: documents.into_values().collect(),
+        captures,
+    })
+}
+
 /// `prefix` + `n_rows` groups of `n_columns` numbered placeholders + `suffix`.
 type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>;
 
@@ -1840,14 +1996,11 @@ fn freshness_lookup_sql(n_keys: usize, n_documents: usize) -> AssertSqlSafe<Stri
 
 /// `SELECT` of the stored generations of `n_keys` scope keys.
 fn scope_lookup_sql(n_keys: usize) -> AssertSqlSafe<String> {
-    let mut sql = String::from(
+    in_list_sql(
         "SELECT scope_key, generation, acknowledged_at_ms FROM kyro_scope_generation \
          WHERE scope_key IN (",
-    );
-    push_placeholders(&mut sql, 1, n_keys);
-    sql.push(')');
-    // Only static fragments and placeholder numbers: no input text reaches the SQL.
-    AssertSqlSafe(sql)
+        n_keys,
+    )
 }
 
 /// `SELECT` of the stored facts of `n_keys` documents, three placeholders per key. An `OR` of
@@ -1984,6 +2137,21 @@ fn classify(backend: StateBackend, error: &sqlx::Error) -> ErrorKind {
                 }
             };
             if transient { ErrorKind::Unavailable } else { ErrorKind::Internal }
+        }
+        _ => ErrorKind::Internal,
+    }
+}
+
+/// Classifies an error of SQLite's direct path as [`classify`] does the pool's.
+fn classify_sqlite(error: &rusqlite::Error) -> ErrorKind {
+    match error {
+        rusqlite::Error::SqliteFailure(failure, _)
+            if matches!(
+                failure.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ) =>
+        {
+            ErrorKind::Unavailable
         }
         _ => ErrorKind::Internal,
     }
