@@ -6,7 +6,7 @@
 //! the packet's status, warnings and diagnostics are. It never does IO and never reads a clock:
 //! the contract's §6 is implemented here and only here.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 
@@ -50,8 +50,29 @@ impl Fingerprinter {
 
     /// Adds one field.
     pub fn field(&mut self, value: &str) -> &mut Self {
+        self.field_bytes(value.as_bytes())
+    }
+
+    /// Adds `value` as the field its decimal digits make: the same as
+    /// `field(&value.to_string())`, without allocating.
+    pub fn number(&mut self, value: u64) -> &mut Self {
+        let mut digits = [0_u8; 20];
+        let mut start = digits.len();
+        let mut rest = value;
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        self.field_bytes(&digits[start..])
+    }
+
+    fn field_bytes(&mut self, value: &[u8]) -> &mut Self {
         self.bytes(&(value.len() as u64).to_le_bytes());
-        self.bytes(value.as_bytes());
+        self.bytes(value);
         self
     }
 
@@ -193,12 +214,27 @@ impl Invalidation {
 }
 
 /// A bounded, least-recently-used reuse cache keyed by scope fingerprint.
+///
+/// Entries are indexed by the documents they hold, so a document's change (the common
+/// change event) finds the entries it covers without scanning the cache; coarser changes
+/// (a namespace, a tenant, a store, everything) scan it.
 #[derive(Debug)]
 pub struct ReuseCache {
     capacity: usize,
     entries: HashMap<Fingerprint, (CacheEntry, u64)>,
     recency: BTreeMap<u64, Fingerprint>,
     next_tick: u64,
+    by_document: HashMap<DocumentRef, BTreeSet<Fingerprint>>,
+}
+
+/// A document as the cache indexes it: tenant, namespace, id.
+type DocumentRef = (String, String, String);
+
+fn document_refs(entry: &CacheEntry) -> impl Iterator<Item = DocumentRef> + '_ {
+    entry
+        .items
+        .iter()
+        .map(|item| (entry.tenant_id.clone(), entry.namespace.clone(), item.id.as_str().to_owned()))
 }
 
 impl ReuseCache {
@@ -209,6 +245,7 @@ impl ReuseCache {
             entries: HashMap::new(),
             recency: BTreeMap::new(),
             next_tick: 0,
+            by_document: HashMap::new(),
         }
     }
 
@@ -225,22 +262,54 @@ impl ReuseCache {
 
     /// Stores an entry, evicting the least recently used one when full.
     pub fn insert(&mut self, fingerprint: Fingerprint, entry: CacheEntry) {
-        if let Some((_, last_used)) = self.entries.remove(&fingerprint) {
-            self.recency.remove(&last_used);
-        }
+        self.remove(fingerprint);
         while self.entries.len() >= self.capacity {
             let Some((_, oldest)) = self.recency.pop_first() else { break };
-            self.entries.remove(&oldest);
+            self.remove(oldest);
         }
         let tick = self.next_tick;
         self.next_tick += 1;
         self.recency.insert(tick, fingerprint);
+        for document in document_refs(&entry) {
+            self.by_document.entry(document).or_default().insert(fingerprint);
+        }
         self.entries.insert(fingerprint, (entry, tick));
+    }
+
+    fn remove(&mut self, fingerprint: Fingerprint) {
+        let Some((entry, last_used)) = self.entries.remove(&fingerprint) else { return };
+        self.recency.remove(&last_used);
+        for document in document_refs(&entry) {
+            if let Some(holders) = self.by_document.get_mut(&document) {
+                holders.remove(&fingerprint);
+                if holders.is_empty() {
+                    self.by_document.remove(&document);
+                }
+            }
+        }
     }
 
     /// Marks every fresh entry the change covers as invalidated at `generation` and returns how
     /// many it marked.
     pub fn invalidate(&mut self, invalidation: &Invalidation, generation: u64) -> usize {
+        let mut n_invalidated = 0;
+        if let Invalidation::Document { tenant_id, namespace, doc_id } = invalidation {
+            let document = (tenant_id.clone(), namespace.clone(), doc_id.clone());
+            for fingerprint in self.by_document.get(&document).into_iter().flatten() {
+                if let Some((entry, _)) = self.entries.get_mut(fingerprint)
+                    && entry.invalidated_at.is_none()
+                {
+                    entry.invalidated_at = Some(generation);
+                    n_invalidated += 1;
+                }
+            }
+            return n_invalidated;
+        }
+        self.invalidate_by_scan(invalidation, generation)
+    }
+
+    /// [`ReuseCache::invalidate`] by looking at every entry.
+    fn invalidate_by_scan(&mut self, invalidation: &Invalidation, generation: u64) -> usize {
         let mut n_invalidated = 0;
         for (entry, _) in self.entries.values_mut() {
             if entry.invalidated_at.is_none() && entry.is_covered_by(invalidation) {

@@ -508,11 +508,13 @@ fn severity_name(severity: Severity) -> &'static str {
 }
 
 /// The reuse key: every scope field, the filter, top_k, content flag, store and policy version.
+/// The retrieve's reuse fingerprint, its filter's fingerprint, and its query hash (the
+/// embedding alone, for the trace). The embedding is hashed into both in one pass.
 fn fingerprint(
     request: &RetrieveRequest,
     valid: &ValidRetrieve,
     store: &RegisteredStore,
-) -> (Fingerprint, String) {
+) -> (Fingerprint, RequestHashes) {
     let scope = &request.scope;
     let filter = valid.filter.as_ref().map(|filter| format!("{:?}", filter.root()));
     let filter_fingerprint =
@@ -535,18 +537,20 @@ fn fingerprint(
         .field(&store.report.plugin.sha256.clone().unwrap_or_default())
         .field(kyro_certification::SUITE_VERSION);
     // The query itself: a reuse entry answers the same question only.
+    let mut query = Fingerprinter::default();
     for value in valid.embedding.as_slice() {
-        fingerprinter.field(&value.to_bits().to_string());
+        let bits = u64::from(value.to_bits());
+        fingerprinter.number(bits);
+        query.number(bits);
     }
-    (fingerprinter.finish(), filter_fingerprint)
+    let hashes = RequestHashes { filter: filter_fingerprint, query: query.finish().0.to_string() };
+    (fingerprinter.finish(), hashes)
 }
 
-fn query_hash(valid: &ValidRetrieve) -> String {
-    let mut fingerprinter = Fingerprinter::default();
-    for value in valid.embedding.as_slice() {
-        fingerprinter.field(&value.to_bits().to_string());
-    }
-    fingerprinter.finish().0.to_string()
+/// The hashes a retrieve's trace names its filter and query by.
+struct RequestHashes {
+    filter: String,
+    query: String,
 }
 
 /// What a retrieve produced, before it is turned into the wire packet.
@@ -795,7 +799,7 @@ impl Runtime {
                 }
             }
         }
-        let (fingerprint, filter_fingerprint) = fingerprint(&request, &valid, &store);
+        let (fingerprint, hashes) = fingerprint(&request, &valid, &store);
         let mut stages = Vec::new();
         let read_keys: Vec<String> =
             ScopeKey::read_keys(valid.scope.tenant_id(), valid.scope.namespace(), &store.config.id)
@@ -927,7 +931,7 @@ impl Runtime {
             &store,
             decision.served_mode,
             fingerprint,
-            filter_fingerprint,
+            hashes,
             assembled,
             stages,
             total_latency_ms,
@@ -1257,7 +1261,7 @@ impl Runtime {
         store: &RegisteredStore,
         served_mode: FreshnessMode,
         fingerprint: Fingerprint,
-        filter_fingerprint: String,
+        hashes: RequestHashes,
         assembled: Assembled,
         mut stages: Vec<Stage>,
         total_latency_ms: f64,
@@ -1325,10 +1329,10 @@ impl Runtime {
             timestamp: rfc3339_ms(now),
             scope: TraceScope {
                 scope: request.scope.clone(),
-                metadata_filter_hash: filter_fingerprint.clone(),
-                metadata_filter_fingerprint: filter_fingerprint,
+                metadata_filter_hash: hashes.filter.clone(),
+                metadata_filter_fingerprint: hashes.filter,
             },
-            query_hash: query_hash(&valid),
+            query_hash: hashes.query,
             top_k_requested: valid.top_k,
             freshness_mode: valid.freshness_mode.as_str().to_owned(),
             served_freshness_mode: served_mode.as_str().to_owned(),

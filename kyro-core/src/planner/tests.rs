@@ -270,6 +270,76 @@ fn the_reuse_cache_invalidates_what_a_change_covers_and_evicts_the_least_recent(
     assert_eq!(cache.len(), 2);
 }
 
+/// The document index finds exactly the entries a scan of the whole cache finds, through
+/// inserts, replacements, evictions and invalidations of every kind.
+#[test]
+fn indexed_invalidation_matches_a_scan_of_every_entry() {
+    let mut indexed = ReuseCache::new(6);
+    let mut scanned = ReuseCache::new(6);
+    let mut state: u64 = 42;
+    let mut next = |bound: u64| {
+        state =
+            state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) % bound
+    };
+    let names = ["acme", "globex"];
+    let mut n_document_hits = 0;
+    for step in 0..3_000_u64 {
+        let tenant = names[next(2) as usize];
+        let namespace = ["support", "docs"][next(2) as usize];
+        let doc_id = format!("doc-{}", next(8));
+        match next(8) {
+            0..=3 => {
+                let fingerprint = Fingerprinter::default().field(&next(12).to_string()).finish();
+                let items = (0..next(4))
+                    .map(|_| CachedItem {
+                        id: DocumentId::new(format!("doc-{}", next(8))).unwrap(),
+                        ..entry(0, None).items[0].clone()
+                    })
+                    .collect();
+                let cached = CacheEntry {
+                    items,
+                    generation: step,
+                    tenant_id: tenant.to_owned(),
+                    namespace: namespace.to_owned(),
+                    store_id: names[next(2) as usize].to_owned(),
+                    invalidated_at: None,
+                };
+                indexed.insert(fingerprint, cached.clone());
+                scanned.insert(fingerprint, cached);
+            }
+            4..=6 => {
+                let document = Invalidation::Document {
+                    tenant_id: tenant.to_owned(),
+                    namespace: namespace.to_owned(),
+                    doc_id,
+                };
+                let n_indexed = indexed.invalidate(&document, step);
+                assert_eq!(n_indexed, scanned.invalidate_by_scan(&document, step), "step {step}");
+                n_document_hits += n_indexed;
+            }
+            _ => {
+                let coarse = match next(4) {
+                    0 => Invalidation::Tenant { tenant_id: tenant.to_owned() },
+                    1 => {
+                        Invalidation::Namespace { tenant_id: None, namespace: namespace.to_owned() }
+                    }
+                    2 => Invalidation::Store { store_id: tenant.to_owned() },
+                    _ => Invalidation::All,
+                };
+                let n_indexed = indexed.invalidate(&coarse, step);
+                assert_eq!(n_indexed, scanned.invalidate_by_scan(&coarse, step), "step {step}");
+            }
+        }
+    }
+    assert!(n_document_hits > 100, "the sequence exercises the index ({n_document_hits})");
+    assert_eq!(indexed.len(), scanned.len());
+    for key in 0..12_u64 {
+        let fingerprint = Fingerprinter::default().field(&key.to_string()).finish();
+        assert_eq!(indexed.get(fingerprint), scanned.get(fingerprint), "entry {key}");
+    }
+}
+
 #[test]
 fn fingerprints_separate_fields_and_absence() {
     let pair = |a: &str, b: &str| Fingerprinter::default().field(a).field(b).finish();
@@ -280,6 +350,17 @@ fn fingerprints_separate_fields_and_absence() {
     );
     assert_eq!(pair("x", "y"), pair("x", "y"));
     assert_eq!(format!("{}", pair("x", "y")).len(), 16);
+}
+
+#[test]
+fn a_number_fingerprints_as_its_decimal_digits() {
+    for value in [0, 7, 9, 10, 99, 100, 1_065_353_216, u64::from(u32::MAX), u64::MAX] {
+        assert_eq!(
+            Fingerprinter::default().field("before").number(value).finish(),
+            Fingerprinter::default().field("before").field(&value.to_string()).finish(),
+            "{value}"
+        );
+    }
 }
 
 #[test]
