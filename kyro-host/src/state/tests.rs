@@ -190,6 +190,21 @@ async fn every_pooled_connection_is_durable() {
 }
 
 #[tokio::test]
+async fn direct_connections_are_durable_too() {
+    let database = TestDatabase::new();
+    let store = StateStore::open(&database.url).await.expect("open");
+    let direct = store.direct.as_ref().expect("sqlite serves requests on direct connections");
+    for (journal_mode, synchronous, busy_timeout) in direct.settings().await.expect("settings") {
+        assert_eq!(journal_mode, "wal");
+        assert_eq!(synchronous, 2, "synchronous = FULL");
+        assert_eq!(busy_timeout, 10_000);
+    }
+    store.close().await;
+    let closed = store.read_freshness(&["all".to_owned()], &[]).await.expect_err("closed");
+    assert!(matches!(closed, StateError::Closed), "{closed:?}");
+}
+
+#[tokio::test]
 async fn open_creates_the_file_and_relative_paths_work() {
     let database = TestDatabase::new();
     let path = database.dir.join("created.db");
