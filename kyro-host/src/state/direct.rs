@@ -20,7 +20,6 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::Duration;
 
 use rusqlite::types::ToSql;
 use rusqlite::{CachedStatement, Connection, Row, TransactionBehavior};
@@ -34,13 +33,6 @@ use super::{
 const MAX_IDLE_READERS: usize = 8;
 /// Prepared statements cached per connection (batch sizes give statements of several shapes).
 const STATEMENT_CACHE: usize = 64;
-/// How often the checkpointer copies the WAL back into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
-/// The WAL size (pages) at which the writer checkpoints by itself, should the checkpointer
-/// fall behind; SQLite's default of 1,000 pages would put a checkpoint on a commit every few
-/// hundred traces.
-const WRITER_CHECKPOINT_PAGES: &str = "PRAGMA wal_autocheckpoint = 16384";
-
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
 /// The direct connections to one SQLite state file.
@@ -49,8 +41,6 @@ pub(super) struct Direct {
     readers: Mutex<Vec<Connection>>,
     /// The writer thread's queue; `None` once closed.
     writer: Mutex<Option<mpsc::Sender<Job>>>,
-    /// Dropped to stop the checkpointer thread.
-    _checkpointer: mpsc::Sender<()>,
 }
 
 impl Direct {
@@ -59,8 +49,6 @@ impl Direct {
     pub(super) fn open(path: &Path) -> Result<Self, rusqlite::Error> {
         let reader = open_connection(path)?;
         let mut connection = open_connection(path)?;
-        connection.execute_batch(WRITER_CHECKPOINT_PAGES)?;
-        let checkpointer = spawn_checkpointer(open_connection(path)?)?;
         let (sender, jobs) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("kyro-state-w".to_owned())
@@ -76,7 +64,6 @@ impl Direct {
             path: path.to_owned(),
             readers: Mutex::new(vec![reader]),
             writer: Mutex::new(Some(sender)),
-            _checkpointer: checkpointer,
         })
     }
 
@@ -151,26 +138,6 @@ impl Direct {
             readers.clear();
         }
     }
-}
-
-/// Copies committed WAL frames back into the database file every [`CHECKPOINT_EVERY`], on a
-/// thread of its own, so that no commit waits for a checkpoint (and its fsync of the database
-/// file). A passive checkpoint never blocks the writer or readers; it stops at frames a reader
-/// still needs and finishes them next time. The thread ends when the returned sender drops.
-fn spawn_checkpointer(connection: Connection) -> Result<mpsc::Sender<()>, rusqlite::Error> {
-    let (stop, stopped) = mpsc::channel::<()>();
-    std::thread::Builder::new()
-        .name("kyro-state-ckpt".to_owned())
-        .spawn(move || {
-            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY)
-            {
-                if let Err(err) = connection.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
-                    tracing::warn!(error = %err, "sqlite state checkpoint failed");
-                }
-            }
-        })
-        .map_err(thread_error)?;
-    Ok(stop)
 }
 
 fn thread_error(err: std::io::Error) -> rusqlite::Error {
