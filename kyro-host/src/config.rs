@@ -8,7 +8,7 @@
 //! state = "sqlite://kyro-state.db"  # relative sqlite paths are resolved next to this file;
 //!                                   # or state = { env = "KYRO_STATE_URL" } for postgres://...
 //! reuse_cache_entries = 10000
-//! trace_retention_hours = 168       # evidence retention, enforced every ten minutes
+//! trace_retention_hours = 168       # evidence retention, enforced every ten seconds
 //! feedback_retention_hours = 720
 //! capture_retention_hours = 168     # default: trace_retention_hours
 //! capture_max_steps = 10000         # replay capture bound; 0 turns capture off

@@ -110,8 +110,10 @@ pub async fn serve_on(
     Ok(())
 }
 
-/// Retention: deletes live evidence past its configured age (and capture steps beyond the
-/// configured count) every ten minutes, and drops expired shadow sessions every ten seconds.
+/// Retention: every ten seconds deletes live evidence past its configured age and capture
+/// steps beyond the configured count (a busy host captures thousands of steps a second, so a
+/// longer period would let the capture outgrow its bound by that much), and drops expired
+/// shadow sessions; every ten minutes removes the shadow-session state of stopped hosts.
 async fn prune_evidence_forever(runtime: &Runtime) {
     let millis =
         |duration: std::time::Duration| i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
@@ -123,26 +125,29 @@ async fn prune_evidence_forever(runtime: &Runtime) {
             if n_orphans > 0 {
                 tracing::info!(n_orphans, "removed shadow-session state of stopped hosts");
             }
-            let now = crate::runtime::now_ms();
-            let pruned = runtime
-                .live
-                .state
-                .prune_evidence(
-                    now.saturating_sub(millis(config.trace_retention)),
-                    now.saturating_sub(millis(config.feedback_retention)),
-                    now.saturating_sub(millis(config.capture_retention)),
-                    config.capture_max_steps,
-                )
-                .await;
-            match pruned {
-                Ok(pruned) => tracing::info!(
+        }
+        let now = crate::runtime::now_ms();
+        let pruned = runtime
+            .live
+            .state
+            .prune_evidence(
+                now.saturating_sub(millis(config.trace_retention)),
+                now.saturating_sub(millis(config.feedback_retention)),
+                now.saturating_sub(millis(config.capture_retention)),
+                config.capture_max_steps,
+            )
+            .await;
+        match pruned {
+            Ok(pruned) if pruned.traces + pruned.feedback + pruned.capture_steps > 0 => {
+                tracing::info!(
                     traces = pruned.traces,
                     feedback = pruned.feedback,
                     capture_steps = pruned.capture_steps,
                     "retention pass done"
-                ),
-                Err(err) => tracing::warn!(error = %err, "retention pass failed"),
+                );
             }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "retention pass failed"),
         }
         runtime.expire_shadow_sessions();
         ticks = ticks.wrapping_add(1);

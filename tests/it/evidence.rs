@@ -424,3 +424,28 @@ fn a_killed_hosts_shadow_state_is_removed_by_the_next_host() {
     }
     assert!(session_dir().is_none(), "the next host removes a stopped host's shadow state");
 }
+
+#[test]
+fn a_running_host_keeps_the_capture_within_its_bound() {
+    let config = config().replace(
+        "state = \"sqlite://state.db\"\n",
+        "state = \"sqlite://state.db\"\ncapture_max_steps = 3\n",
+    );
+    let server = KyroServer::start(&temp_dir("capture-bound"), &config).unwrap();
+    for _ in 0..8 {
+        retrieve(&server, "acme", json!({}));
+    }
+    let stored = || {
+        let health = server.get("/v1/health/context", Some(ADMIN_TOKEN)).json();
+        health["retentions"]["stored_capture_steps"].as_u64().unwrap()
+    };
+    assert!(stored() > 3, "the steps are captured before the next retention pass");
+    // The retention pass runs every ten seconds.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(25);
+    while stored() > 3 {
+        assert!(std::time::Instant::now() < deadline, "the capture stayed over its bound of 3");
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    let capture = server.get("/v1/replay/capture?recent=100", Some(ADMIN_TOKEN)).json();
+    assert_eq!(capture["steps"].as_array().unwrap().len(), 3, "the newest three are kept");
+}
