@@ -142,9 +142,34 @@ impl ChangeTarget {
     ///
     /// As [`ChangeTarget::scope_key`].
     pub fn touched_keys(&self, scope: &ChangeScope) -> ValidationResult<Vec<ScopeKey>> {
+        self.touched_keys_for(scope, ChangeType::ContentUpdated)
+    }
+
+    /// [`ChangeTarget::touched_keys`] for a change of this kind. A document change after
+    /// which the document may enter results it was not in ([`ChangeType::may_reorder_results`])
+    /// also advances its namespace: any cached answer there may now miss it. Deleting or
+    /// withdrawing a document advances only the document, whose facts prune it wherever it
+    /// is served.
+    ///
+    /// # Errors
+    ///
+    /// As [`ChangeTarget::scope_key`].
+    pub fn touched_keys_for(
+        &self,
+        scope: &ChangeScope,
+        kind: ChangeType,
+    ) -> ValidationResult<Vec<ScopeKey>> {
         let mut keys = vec![self.scope_key(scope)?];
-        if matches!(self, Self::Policy { .. } | Self::Bundle { .. }) {
-            keys.push(scope.tenant_id.as_deref().map_or_else(ScopeKey::all, ScopeKey::tenant));
+        match self {
+            Self::Policy { .. } | Self::Bundle { .. } => {
+                keys.push(scope.tenant_id.as_deref().map_or_else(ScopeKey::all, ScopeKey::tenant));
+            }
+            Self::Document { .. } if kind.may_reorder_results() => {
+                if let (Some(tenant_id), Some(namespace)) = (&scope.tenant_id, &scope.namespace) {
+                    keys.push(ScopeKey::namespace(tenant_id, namespace));
+                }
+            }
+            _ => {}
         }
         Ok(keys)
     }
@@ -211,6 +236,14 @@ impl ChangeType {
     /// Whether the document no longer exists for readers after this change.
     pub fn is_tombstone(self) -> bool {
         matches!(self, Self::Deleted | Self::Unpublished)
+    }
+
+    /// Whether a document may rank differently after this change, or match filters it did not:
+    /// created, or its text, embedding or metadata changed. Then any result of its namespace
+    /// may be stale, not only those that held it. Removing a document (a tombstone) leaves the
+    /// results that did not hold it as they were.
+    pub fn may_reorder_results(self) -> bool {
+        !self.is_tombstone()
     }
 }
 

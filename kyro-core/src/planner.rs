@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 
-use crate::change::{ChangeScope, ChangeTarget};
+use crate::change::{ChangeScope, ChangeTarget, ChangeType};
 use crate::document::{DocumentId, Metadata, Revision};
 use crate::freshness::{FreshnessMode, OwnershipMode, Watermark};
 
@@ -186,6 +186,20 @@ pub enum Invalidation {
 }
 
 impl Invalidation {
+    /// What a change of this kind to `target` covers: as [`Invalidation::for_target`], except
+    /// that a document change that may reorder results (see
+    /// [`crate::change::ChangeType::may_reorder_results`]) covers its whole namespace.
+    pub fn for_change(target: &ChangeTarget, scope: &ChangeScope, kind: ChangeType) -> Self {
+        match (target, &scope.tenant_id, &scope.namespace) {
+            (ChangeTarget::Document { .. }, Some(tenant_id), Some(namespace))
+                if kind.may_reorder_results() =>
+            {
+                Self::Namespace { tenant_id: Some(tenant_id.clone()), namespace: namespace.clone() }
+            }
+            _ => Self::for_target(target, scope),
+        }
+    }
+
     /// What a change event or invalidation target covers. Policy and bundle changes cover their
     /// tenant (or everything): the cache cannot tell which answers a policy shaped.
     pub fn for_target(target: &ChangeTarget, scope: &ChangeScope) -> Self {
@@ -215,9 +229,10 @@ impl Invalidation {
 
 /// A bounded, least-recently-used reuse cache keyed by scope fingerprint.
 ///
-/// Entries are indexed by the documents they hold, so a document's change (the common
-/// change event) finds the entries it covers without scanning the cache; coarser changes
-/// (a namespace, a tenant, a store, everything) scan it.
+/// Entries are indexed by their namespace and by the documents they hold, so the common
+/// changes (to a document, or to one tenant's namespace) find the entries they cover without
+/// scanning the cache; coarser ones (a namespace in every tenant, a tenant, a store,
+/// everything) scan it.
 #[derive(Debug)]
 pub struct ReuseCache {
     capacity: usize,
@@ -225,10 +240,43 @@ pub struct ReuseCache {
     recency: BTreeMap<u64, Fingerprint>,
     next_tick: u64,
     by_document: HashMap<DocumentRef, BTreeSet<Fingerprint>>,
+    by_namespace: HashMap<(String, String), BTreeSet<Fingerprint>>,
 }
 
 /// A document as the cache indexes it: tenant, namespace, id.
 type DocumentRef = (String, String, String);
+
+/// Marks the fresh entries among `listed` as invalidated at `generation`; returns how many.
+fn mark_listed(
+    entries: &mut HashMap<Fingerprint, (CacheEntry, u64)>,
+    listed: Option<&BTreeSet<Fingerprint>>,
+    generation: u64,
+) -> usize {
+    let mut n_invalidated = 0;
+    for fingerprint in listed.into_iter().flatten() {
+        if let Some((entry, _)) = entries.get_mut(fingerprint)
+            && entry.invalidated_at.is_none()
+        {
+            entry.invalidated_at = Some(generation);
+            n_invalidated += 1;
+        }
+    }
+    n_invalidated
+}
+
+/// Removes `fingerprint` from the set indexed under `key`, and the set once empty.
+fn unindex<K: std::hash::Hash + Eq>(
+    index: &mut HashMap<K, BTreeSet<Fingerprint>>,
+    key: &K,
+    fingerprint: Fingerprint,
+) {
+    if let Some(listed) = index.get_mut(key) {
+        listed.remove(&fingerprint);
+        if listed.is_empty() {
+            index.remove(key);
+        }
+    }
+}
 
 fn document_refs(entry: &CacheEntry) -> impl Iterator<Item = DocumentRef> + '_ {
     entry
@@ -246,6 +294,7 @@ impl ReuseCache {
             recency: BTreeMap::new(),
             next_tick: 0,
             by_document: HashMap::new(),
+            by_namespace: HashMap::new(),
         }
     }
 
@@ -273,6 +322,10 @@ impl ReuseCache {
         for document in document_refs(&entry) {
             self.by_document.entry(document).or_default().insert(fingerprint);
         }
+        self.by_namespace
+            .entry((entry.tenant_id.clone(), entry.namespace.clone()))
+            .or_default()
+            .insert(fingerprint);
         self.entries.insert(fingerprint, (entry, tick));
     }
 
@@ -280,32 +333,25 @@ impl ReuseCache {
         let Some((entry, last_used)) = self.entries.remove(&fingerprint) else { return };
         self.recency.remove(&last_used);
         for document in document_refs(&entry) {
-            if let Some(holders) = self.by_document.get_mut(&document) {
-                holders.remove(&fingerprint);
-                if holders.is_empty() {
-                    self.by_document.remove(&document);
-                }
-            }
+            unindex(&mut self.by_document, &document, fingerprint);
         }
+        unindex(&mut self.by_namespace, &(entry.tenant_id, entry.namespace), fingerprint);
     }
 
     /// Marks every fresh entry the change covers as invalidated at `generation` and returns how
     /// many it marked.
     pub fn invalidate(&mut self, invalidation: &Invalidation, generation: u64) -> usize {
-        let mut n_invalidated = 0;
-        if let Invalidation::Document { tenant_id, namespace, doc_id } = invalidation {
-            let document = (tenant_id.clone(), namespace.clone(), doc_id.clone());
-            for fingerprint in self.by_document.get(&document).into_iter().flatten() {
-                if let Some((entry, _)) = self.entries.get_mut(fingerprint)
-                    && entry.invalidated_at.is_none()
-                {
-                    entry.invalidated_at = Some(generation);
-                    n_invalidated += 1;
-                }
+        match invalidation {
+            Invalidation::Document { tenant_id, namespace, doc_id } => {
+                let document = (tenant_id.clone(), namespace.clone(), doc_id.clone());
+                mark_listed(&mut self.entries, self.by_document.get(&document), generation)
             }
-            return n_invalidated;
+            Invalidation::Namespace { tenant_id: Some(tenant_id), namespace } => {
+                let key = (tenant_id.clone(), namespace.clone());
+                mark_listed(&mut self.entries, self.by_namespace.get(&key), generation)
+            }
+            _ => self.invalidate_by_scan(invalidation, generation),
         }
-        self.invalidate_by_scan(invalidation, generation)
     }
 
     /// [`ReuseCache::invalidate`] by looking at every entry.

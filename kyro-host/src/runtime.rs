@@ -14,7 +14,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::http::StatusCode;
 use kyro_connector_sdk::{Connector, ErrorKind, SearchRequest, SearchResponse, ShortfallReason};
-use kyro_core::change::{ChangeScope, ChangeTarget, ScopeKey};
+use kyro_core::change::{ChangeScope, ChangeTarget, ChangeType, ScopeKey};
 use kyro_core::planner::{
     Action, CacheEntry, CachedItem, DiagnosticCode, DocumentFacts, Fingerprint, Fingerprinter,
     Invalidation, ItemVerdict, LedgerFacts, Note, PacketStatus, ReuseCache, Severity, StoreFacts,
@@ -149,11 +149,20 @@ pub struct Session {
     pub expires_at_ms: Option<i64>,
     /// A shadow session's private directory, removed with the session.
     pub directory: Option<std::path::PathBuf>,
+    /// The highest generation this session has seen committed (read from the ledger, or
+    /// applied by itself): a lower bound of the ledger's generation at any later moment.
+    observed_generation: std::sync::atomic::AtomicU64,
 }
 
 impl Session {
-    /// A session over `state`, with writers started on the current tokio runtime.
-    pub fn new(state: Arc<StateStore>, cache_entries: usize, capture: bool) -> Self {
+    /// A session over `state`, with writers started on the current tokio runtime; `generation`
+    /// is the state's generation when the session starts.
+    pub fn new(
+        state: Arc<StateStore>,
+        cache_entries: usize,
+        capture: bool,
+        generation: u64,
+    ) -> Self {
         Self {
             id: None,
             traces: trace_writer(Arc::clone(&state)),
@@ -165,7 +174,18 @@ impl Session {
             allow_mutations: true,
             expires_at_ms: None,
             directory: None,
+            observed_generation: std::sync::atomic::AtomicU64::new(generation),
         }
+    }
+
+    /// Records that `generation` is committed.
+    fn observe(&self, generation: u64) {
+        self.observed_generation.fetch_max(generation, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// A generation committed no later than now.
+    fn observed(&self) -> u64 {
+        self.observed_generation.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Records whether the latest operation on some evidence succeeded.
@@ -662,7 +682,15 @@ impl Runtime {
         let expires_at_ms = now_ms().saturating_add(
             i64::try_from(self.config.shadow_session_ttl.as_millis()).unwrap_or(i64::MAX),
         );
-        let mut session = Session::new(Arc::new(state), self.config.reuse_cache_entries, true);
+        let generation = match state.current_generation().await {
+            Ok(generation) => generation,
+            Err(err) => {
+                let _ = std::fs::remove_dir_all(&directory);
+                return Err(failed("read", &err));
+            }
+        };
+        let mut session =
+            Session::new(Arc::new(state), self.config.reuse_cache_entries, true, generation);
         session.id = Some(id.clone());
         session.allow_mutations = allow_mutations;
         session.expires_at_ms = Some(expires_at_ms);
@@ -712,6 +740,7 @@ impl Runtime {
         match session.state.read_freshness(keys, documents).await {
             Ok(view) => {
                 session.mark(&[Evidence::PlannerState], true);
+                session.observe(view.current_generation);
                 let seen = view
                     .scope_generations
                     .iter()
@@ -814,7 +843,17 @@ impl Runtime {
                 entry.items.iter().map(|item| document_key(&valid.scope, &item.id)).collect()
             })
             .unwrap_or_default();
-        let mut early = if cached.is_none() { Self::start_search(&store, &valid) } else { None };
+        // A search started before the ledger read may answer from before a change the read then
+        // sees, so what it fetched is only known to be as fresh as a generation committed
+        // before it started. With a `required_generation` the search waits for the read, so
+        // the answer is at least as fresh as what the client asked for.
+        let searched_at = session.observed();
+        let mut early = if cached.is_none() && valid.required_generation.is_none() {
+            Self::start_search(&store, &valid)
+        } else {
+            None
+        };
+        let searched_early = early.is_some();
         let ledger_started = Instant::now();
         let ledger = self.ledger_facts(session, &read_keys, &cached_docs).await;
         stages.push(Stage {
@@ -899,13 +938,15 @@ impl Runtime {
                 }
             }
             Action::Fetch { fallback } => {
+                let fetched_at =
+                    if searched_early { searched_at.min(generation) } else { generation };
                 self.fetch(
                     session,
                     &store,
                     early.take(),
                     &valid,
                     decision.served_mode,
-                    generation,
+                    fetched_at,
                     fallback,
                     cached.as_ref(),
                     fingerprint,
@@ -1501,6 +1542,7 @@ impl Runtime {
             )
         })?;
         session.mark(&[Evidence::PlannerState, Evidence::Capture], true);
+        session.observe(outcome.generation());
         let invalidated = match outcome {
             ApplyOutcome::Applied { generation } => session
                 .cache
@@ -1532,7 +1574,7 @@ impl Runtime {
     ) -> Result<ChangeEventResult, ApiError> {
         let fingerprint =
             Fingerprinter::default().field(&crate::api::canonical_json(body)).finish().to_string();
-        let keys = change.target.touched_keys(&change.scope)?;
+        let keys = change.target.touched_keys_for(&change.scope, change.change_type)?;
         let documents = match (&change.target, &change.scope.tenant_id, &change.scope.namespace) {
             (ChangeTarget::Document { doc_id }, Some(tenant_id), Some(namespace)) => {
                 vec![DocumentChange {
@@ -1549,7 +1591,8 @@ impl Runtime {
             }
             _ => Vec::new(),
         };
-        let invalidation = Invalidation::for_target(&change.target, &change.scope);
+        let invalidation =
+            Invalidation::for_change(&change.target, &change.scope, change.change_type);
         let mut input = ChangeInput {
             source_event_id: Some(source_event_id.clone()),
             fingerprint,
@@ -1711,13 +1754,25 @@ impl Runtime {
             namespace: scope.namespace().to_owned(),
             doc_id: id.to_string(),
         };
+        // A written document may now rank into any result of its namespace; a deleted one only
+        // leaves the results that held it (see `ChangeType::may_reorder_results`).
+        let kind = if deleting { ChangeType::Deleted } else { ChangeType::ContentUpdated };
+        let change_scope = ChangeScope {
+            tenant_id: Some(scope.tenant_id().to_owned()),
+            namespace: Some(scope.namespace().to_owned()),
+            connector_id: None,
+        };
+        let target = ChangeTarget::Document { doc_id: id.to_string() };
+        let scope_keys = target
+            .touched_keys_for(&change_scope, kind)
+            .map_err(|err| ApiError::validation(err.to_string()))?
+            .into_iter()
+            .map(|key| ScopeChange { key: key.0, trigger: "write_through".to_owned() })
+            .collect();
         let mut input = ChangeInput {
             source_event_id: None,
             fingerprint: ack.backend_mutation_id.clone(),
-            scope_keys: vec![ScopeChange {
-                key: ScopeKey::document(scope.tenant_id(), scope.namespace(), id.as_str()).0,
-                trigger: "write_through".to_owned(),
-            }],
+            scope_keys,
             documents: vec![DocumentChange {
                 key,
                 revision: revision.clone(),
@@ -1728,11 +1783,7 @@ impl Runtime {
             now_ms: now_ms(),
             capture: None,
         };
-        let invalidation = Invalidation::Document {
-            tenant_id: scope.tenant_id().to_owned(),
-            namespace: scope.namespace().to_owned(),
-            doc_id: id.to_string(),
-        };
+        let invalidation = Invalidation::for_change(&target, &change_scope, kind);
         let step_type = if deleting { "delete" } else { "upsert" };
         input.capture = session.capture.then(|| {
             let step = StepRequest {

@@ -55,7 +55,10 @@ pub async fn build_runtime(config_path: &Path) -> anyhow::Result<Arc<Runtime>> {
             reasons.join("; ")
         );
     }
-    let live = Session::new(state, config.reuse_cache_entries, config.capture_max_steps > 0);
+    let generation =
+        state.current_generation().await.context("failed to read the state's generation")?;
+    let live =
+        Session::new(state, config.reuse_cache_entries, config.capture_max_steps > 0, generation);
     Ok(Arc::new(Runtime {
         config,
         stores: registration.stores,

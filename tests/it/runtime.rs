@@ -535,3 +535,47 @@ fn concurrent_writers_and_strict_readers_never_see_an_acknowledged_change_undone
     assert!(violations.is_empty(), "{violations:#?}");
     assert!(reads.iter().any(|(_, seen)| !seen.is_empty()), "the readers saw documents");
 }
+
+/// The ids a packet served, in order.
+fn served_ids(packet: &Value) -> Vec<String> {
+    packet["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A document written into the namespace may belong in any cached answer there, not only in
+/// those that held it: a strict read after its ACK never reuses an answer that predates it.
+/// Deleting a document that no cached answer holds leaves those answers reusable.
+#[test]
+fn a_new_document_is_never_missing_from_a_strict_answer_after_its_ack() {
+    let server = start("new-document");
+    upsert(&server, "acme", "far", [0.0, 1.0, 0.0, 0.0], "far away", "1");
+    let first = retrieve(&server, DATA_TOKEN, "acme", "strict").json();
+    assert_eq!(served_ids(&first), ["far"]);
+    let again = retrieve(&server, DATA_TOKEN, "acme", "strict").json();
+    assert_eq!(again["meta"]["execution_path"], "context_reuse_hit", "{again}");
+
+    // A new document, nearest to the query: the cached answer does not hold it.
+    let ack = upsert(&server, "acme", "near", [1.0, 0.0, 0.0, 0.0], "right here", "1");
+    assert!(ack["entries_invalidated"].as_u64().unwrap() >= 1, "{ack}");
+    let after = retrieve(&server, DATA_TOKEN, "acme", "strict").json();
+    assert_eq!(after["meta"]["execution_path"], "backend_fetch", "{after}");
+    assert_eq!(served_ids(&after), ["near", "far"]);
+
+    // Deleting a document no answer holds: the cached answer is still exact, and reused.
+    upsert(&server, "acme", "other", [0.0, 0.0, 1.0, 0.0], "elsewhere", "1");
+    let cached = retrieve(&server, DATA_TOKEN, "acme", "strict").json();
+    assert_eq!(served_ids(&cached), ["near", "far", "other"]);
+    let gone = server.post(
+        "/v1/documents/delete",
+        DATA_TOKEN,
+        &json!({ "scope": { "tenant_id": "acme", "namespace": "support" }, "id": "unknown-doc" }),
+    );
+    assert_eq!(gone.status, 200, "{}", String::from_utf8_lossy(&gone.body));
+    let reused = retrieve(&server, DATA_TOKEN, "acme", "strict").json();
+    assert_eq!(reused["meta"]["execution_path"], "context_reuse_hit", "{reused}");
+    assert_eq!(served_ids(&reused), ["near", "far", "other"]);
+}

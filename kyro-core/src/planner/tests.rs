@@ -319,12 +319,16 @@ fn indexed_invalidation_matches_a_scan_of_every_entry() {
                 n_document_hits += n_indexed;
             }
             _ => {
-                let coarse = match next(4) {
+                let coarse = match next(5) {
                     0 => Invalidation::Tenant { tenant_id: tenant.to_owned() },
                     1 => {
                         Invalidation::Namespace { tenant_id: None, namespace: namespace.to_owned() }
                     }
-                    2 => Invalidation::Store { store_id: tenant.to_owned() },
+                    2 => Invalidation::Namespace {
+                        tenant_id: Some(tenant.to_owned()),
+                        namespace: namespace.to_owned(),
+                    },
+                    3 => Invalidation::Store { store_id: tenant.to_owned() },
                     _ => Invalidation::All,
                 };
                 let n_indexed = indexed.invalidate(&coarse, step);
