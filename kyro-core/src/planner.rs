@@ -342,13 +342,18 @@ impl ReuseCache {
     /// many it marked.
     pub fn invalidate(&mut self, invalidation: &Invalidation, generation: u64) -> usize {
         match invalidation {
+            // Every listed entry ends up invalidated, and an invalidated entry is never marked
+            // again, so the list is taken out of the index: a busy namespace's next change
+            // walks only the entries cached since.
             Invalidation::Document { tenant_id, namespace, doc_id } => {
                 let document = (tenant_id.clone(), namespace.clone(), doc_id.clone());
-                mark_listed(&mut self.entries, self.by_document.get(&document), generation)
+                let holders = self.by_document.remove(&document);
+                mark_listed(&mut self.entries, holders.as_ref(), generation)
             }
             Invalidation::Namespace { tenant_id: Some(tenant_id), namespace } => {
                 let key = (tenant_id.clone(), namespace.clone());
-                mark_listed(&mut self.entries, self.by_namespace.get(&key), generation)
+                let members = self.by_namespace.remove(&key);
+                mark_listed(&mut self.entries, members.as_ref(), generation)
             }
             _ => self.invalidate_by_scan(invalidation, generation),
         }
