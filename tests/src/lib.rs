@@ -74,16 +74,40 @@ pub mod server;
 
 /// A fresh, empty directory under the system temp dir, unique per test and process.
 ///
+/// Tests keep their directories (a failed test's state is there to look at); the first call
+/// in a process removes those of test processes that have exited.
+///
 /// # Panics
 ///
 /// When the directory cannot be created.
 pub fn temp_dir(name: &str) -> PathBuf {
     static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    SWEPT.call_once(remove_exited_processes_dirs);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("kyro-e2e-{name}-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("the temp dir is writable");
     dir
+}
+
+/// Removes `kyro-e2e-<name>-<pid>-<n>` directories whose process no longer runs.
+fn remove_exited_processes_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|name| name.starts_with("kyro-e2e-"))
+            .and_then(|name| name.rsplit('-').nth(1))
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !std::path::Path::new("/proc").join(pid.to_string()).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// `value` with every object's keys in sorted order, so snapshots do not depend on whether
