@@ -53,23 +53,6 @@ impl Fingerprinter {
         self.field_bytes(value.as_bytes())
     }
 
-    /// Adds `value` as the field its decimal digits make: the same as
-    /// `field(&value.to_string())`, without allocating.
-    pub fn number(&mut self, value: u64) -> &mut Self {
-        let mut digits = [0_u8; 20];
-        let mut start = digits.len();
-        let mut rest = value;
-        loop {
-            start -= 1;
-            digits[start] = b'0' + (rest % 10) as u8;
-            rest /= 10;
-            if rest == 0 {
-                break;
-            }
-        }
-        self.field_bytes(&digits[start..])
-    }
-
     fn field_bytes(&mut self, value: &[u8]) -> &mut Self {
         self.bytes(&(value.len() as u64).to_le_bytes());
         self.bytes(value);
@@ -296,6 +279,23 @@ impl ReuseCache {
             by_document: HashMap::new(),
             by_namespace: HashMap::new(),
         }
+    }
+
+    /// The entry for `fingerprint` when it was cached for this tenant, namespace and store,
+    /// marked as recently used. The scope is compared, not trusted to the fingerprint: an
+    /// entry is never served across tenants, whatever two requests hash to.
+    pub fn get_scoped(
+        &mut self,
+        fingerprint: Fingerprint,
+        tenant_id: &str,
+        namespace: &str,
+        store_id: &str,
+    ) -> Option<&CacheEntry> {
+        self.get(fingerprint).filter(|entry| {
+            entry.tenant_id == tenant_id
+                && entry.namespace == namespace
+                && entry.store_id == store_id
+        })
     }
 
     /// The entry for `fingerprint`, marked as recently used.

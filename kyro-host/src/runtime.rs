@@ -529,7 +529,12 @@ fn severity_name(severity: Severity) -> &'static str {
 
 /// The reuse key: every scope field, the filter, top_k, content flag, store and policy version.
 /// The retrieve's reuse fingerprint, its filter's fingerprint, and its query hash (the
-/// embedding alone, for the trace). The embedding is hashed into both in one pass.
+/// embedding alone, for the trace).
+///
+/// The reuse fingerprint is SHA-256 over every field of the reuse boundary and the query, cut
+/// to 64 bits: a client chooses every number of its query, so a hash it could steer into
+/// another request's fingerprint would let it read that request's cached answer. (The cache
+/// also compares the entry's scope on every hit.)
 fn fingerprint(
     request: &RetrieveRequest,
     valid: &ValidRetrieve,
@@ -539,32 +544,52 @@ fn fingerprint(
     let filter = valid.filter.as_ref().map(|filter| format!("{:?}", filter.root()));
     let filter_fingerprint =
         Fingerprinter::default().optional(filter.as_deref()).finish().to_string();
-    let mut fingerprinter = Fingerprinter::default();
-    fingerprinter
-        .field(&scope.tenant_id)
-        .field(&scope.namespace)
-        .optional(scope.app_id.as_deref())
-        .optional(scope.locale.as_deref())
-        .optional(scope.auth_scope.as_ref().map(|entries| entries.join("\u{1f}")).as_deref())
-        .optional(scope.entitlement_boundary.as_deref())
-        .optional(scope.embedding_model_id.as_deref())
-        .optional(scope.reranker_version.as_deref())
-        .optional(scope.prompt_template_version.as_deref())
-        .optional(filter.as_deref())
-        .field(&valid.top_k.to_string())
-        .field(if valid.include_content { "content" } else { "no-content" })
-        .field(&store.config.id)
-        .field(&store.report.plugin.sha256.clone().unwrap_or_default())
-        .field(kyro_certification::SUITE_VERSION);
-    // The query itself: a reuse entry answers the same question only.
-    let mut query = Fingerprinter::default();
-    for value in valid.embedding.as_slice() {
-        let bits = u64::from(value.to_bits());
-        fingerprinter.number(bits);
-        query.number(bits);
+    let query: Vec<u8> =
+        valid.embedding.as_slice().iter().flat_map(|value| value.to_bits().to_le_bytes()).collect();
+    let query_digest = Sha256::digest(&query);
+    let auth_scope = scope.auth_scope.as_ref().map(|entries| entries.join("\u{1f}"));
+    let top_k = valid.top_k.to_string();
+    let plugin_sha256 = store.report.plugin.sha256.clone().unwrap_or_default();
+    let fields: [Option<&str>; 15] = [
+        Some(&scope.tenant_id),
+        Some(&scope.namespace),
+        scope.app_id.as_deref(),
+        scope.locale.as_deref(),
+        auth_scope.as_deref(),
+        scope.entitlement_boundary.as_deref(),
+        scope.embedding_model_id.as_deref(),
+        scope.reranker_version.as_deref(),
+        scope.prompt_template_version.as_deref(),
+        filter.as_deref(),
+        Some(&top_k),
+        Some(if valid.include_content { "content" } else { "no-content" }),
+        Some(&store.config.id),
+        Some(&plugin_sha256),
+        Some(kyro_certification::SUITE_VERSION),
+    ];
+    let mut key = Sha256::new();
+    for field in fields {
+        // Length-prefixed and tagged: ("ab", "c") differs from ("a", "bc"), absent from empty.
+        match field {
+            Some(value) => {
+                key.update([1]);
+                key.update((value.len() as u64).to_le_bytes());
+                key.update(value.as_bytes());
+            }
+            None => key.update([0]),
+        }
     }
-    let hashes = RequestHashes { filter: filter_fingerprint, query: query.finish().0.to_string() };
-    (fingerprinter.finish(), hashes)
+    key.update(query_digest);
+    let hashes =
+        RequestHashes { filter: filter_fingerprint, query: first_u64(&query_digest).to_string() };
+    (Fingerprint(first_u64(&key.finalize())), hashes)
+}
+
+/// The first eight bytes of a digest, as a little-endian number.
+fn first_u64(digest: &[u8]) -> u64 {
+    let mut bytes = [0_u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    u64::from_le_bytes(bytes)
 }
 
 /// The hashes a retrieve's trace names its filter and query by.
@@ -835,8 +860,16 @@ impl Runtime {
                 .into_iter()
                 .map(|key| key.0)
                 .collect();
-        let cached =
-            session.cache.lock().ok().and_then(|mut cache| cache.get(fingerprint).cloned());
+        let cached = session.cache.lock().ok().and_then(|mut cache| {
+            cache
+                .get_scoped(
+                    fingerprint,
+                    valid.scope.tenant_id(),
+                    valid.scope.namespace(),
+                    &store.config.id,
+                )
+                .cloned()
+        });
         let cached_docs: Vec<DocumentKey> = cached
             .as_ref()
             .map(|entry| {
