@@ -50,12 +50,8 @@ impl Fingerprinter {
 
     /// Adds one field.
     pub fn field(&mut self, value: &str) -> &mut Self {
-        self.field_bytes(value.as_bytes())
-    }
-
-    fn field_bytes(&mut self, value: &[u8]) -> &mut Self {
         self.bytes(&(value.len() as u64).to_le_bytes());
-        self.bytes(value);
+        self.bytes(value.as_bytes());
         self
     }
 

@@ -359,7 +359,11 @@ pub async fn proof_bundle(
     let request: BundleRequest = parse_body(&body)?;
     let recent = recent_param(request.recent, 100)?;
     if let Some(tenant_id) = &request.tenant_id {
-        kyro_core::validate_identifier("tenant_id", tenant_id, 256)?;
+        kyro_core::validate_identifier(
+            "tenant_id",
+            tenant_id,
+            kyro_core::limits::MAX_SCOPE_FIELD_BYTES,
+        )?;
         caller.allow(tenant_id)?;
     }
     let session = session_of(&runtime, &headers)?;
@@ -481,7 +485,11 @@ pub async fn root_cause(
         kyro_core::validate_identifier("trace_id", trace_id, 1024)?;
     }
     if let Some(tenant_id) = &request.tenant_id {
-        kyro_core::validate_identifier("tenant_id", tenant_id, 256)?;
+        kyro_core::validate_identifier(
+            "tenant_id",
+            tenant_id,
+            kyro_core::limits::MAX_SCOPE_FIELD_BYTES,
+        )?;
         caller.allow(tenant_id)?;
     }
     let session = session_of(&runtime, &headers)?;

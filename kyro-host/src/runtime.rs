@@ -467,6 +467,20 @@ async fn call_connector<T: Send + 'static>(
     finish_call(store, operation, pending).await
 }
 
+/// The backend search a retrieve asks for, as a call for the guard's workers.
+fn search_call(
+    valid: &ValidRetrieve,
+) -> impl FnOnce(&dyn Connector) -> kyro_connector_sdk::Result<SearchResponse> + Send + 'static {
+    let request = SearchRequest {
+        embedding: valid.embedding.clone(),
+        top_k: valid.top_k,
+        filter: valid.filter.clone(),
+        include_content: valid.include_content,
+    };
+    let scope = valid.scope.clone();
+    move |connector| connector.search(&scope, &request)
+}
+
 /// A connector call running on the guard's workers.
 struct PendingCall<T> {
     answer: tokio::sync::oneshot::Receiver<kyro_connector_sdk::Result<T>>,
@@ -549,7 +563,7 @@ fn fingerprint(
     let query_digest = Sha256::digest(&query);
     let auth_scope = scope.auth_scope.as_ref().map(|entries| entries.join("\u{1f}"));
     let top_k = valid.top_k.to_string();
-    let plugin_sha256 = store.report.plugin.sha256.clone().unwrap_or_default();
+    let plugin_sha256 = store.report.plugin.sha256.as_deref().unwrap_or_default();
     let fields: [Option<&str>; 15] = [
         Some(&scope.tenant_id),
         Some(&scope.namespace),
@@ -564,7 +578,7 @@ fn fingerprint(
         Some(&top_k),
         Some(if valid.include_content { "content" } else { "no-content" }),
         Some(&store.config.id),
-        Some(&plugin_sha256),
+        Some(plugin_sha256),
         Some(kyro_certification::SUITE_VERSION),
     ];
     let mut key = Sha256::new();
@@ -1021,14 +1035,7 @@ impl Runtime {
         store: &Arc<RegisteredStore>,
         valid: &ValidRetrieve,
     ) -> Option<PendingCall<SearchResponse>> {
-        let request = SearchRequest {
-            embedding: valid.embedding.clone(),
-            top_k: valid.top_k,
-            filter: valid.filter.clone(),
-            include_content: valid.include_content,
-        };
-        let scope = valid.scope.clone();
-        start_call(store, move |connector| connector.search(&scope, &request)).ok()
+        start_call(store, search_call(valid)).ok()
     }
 
     #[expect(
@@ -1053,17 +1060,7 @@ impl Runtime {
         let fetch_started = Instant::now();
         let result = match early {
             Some(pending) => finish_call(store, "search", pending).await,
-            None => {
-                let request = SearchRequest {
-                    embedding: valid.embedding.clone(),
-                    top_k: valid.top_k,
-                    filter: valid.filter.clone(),
-                    include_content: valid.include_content,
-                };
-                let scope = valid.scope.clone();
-                call_connector(store, "search", move |connector| connector.search(&scope, &request))
-                    .await
-            }
+            None => call_connector(store, "search", search_call(valid)).await,
         };
         let connector_latency_ms = elapsed_ms(fetch_started);
         let response = match result {

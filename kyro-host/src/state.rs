@@ -1910,20 +1910,41 @@ fn plan_batch<'c>(
 /// `prefix` + `n_rows` groups of `n_columns` numbered placeholders + `suffix`.
 type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>;
 
+/// The capture columns that are not the row's own fields: a new step id, its sequence, and the
+/// generations range-checked for the signed columns.
+struct CaptureColumns {
+    step_id: String,
+    sequence: i64,
+    pre_generation: i64,
+    generation: i64,
+}
+
+impl CaptureColumns {
+    fn new(capture: &CaptureRow, sequence: i64) -> Result<Self, StateError> {
+        Ok(Self {
+            step_id: uuid::Uuid::new_v4().simple().to_string(),
+            sequence,
+            pre_generation: to_i64("pre_generation", capture.pre_generation)?,
+            generation: to_i64("generation", capture.generation)?,
+        })
+    }
+}
+
 /// Binds one capture row's ten columns, in `INSERT_CAPTURE_ROWS` order.
 fn bind_capture<'q>(
     query: AnyQuery<'q>,
     capture: &'q CaptureRow,
     sequence: i64,
 ) -> Result<AnyQuery<'q>, StateError> {
+    let columns = CaptureColumns::new(capture, sequence)?;
     Ok(query
-        .bind(uuid::Uuid::new_v4().simple().to_string())
-        .bind(sequence)
+        .bind(columns.step_id)
+        .bind(columns.sequence)
         .bind(capture.captured_at_ms)
         .bind(capture.tenant_id.as_deref())
         .bind(capture.step_type.as_str())
-        .bind(to_i64("pre_generation", capture.pre_generation)?)
-        .bind(to_i64("generation", capture.generation)?)
+        .bind(columns.pre_generation)
+        .bind(columns.generation)
         .bind(capture.status.as_str())
         .bind(capture.request.as_str())
         .bind(capture.body.as_str()))

@@ -264,7 +264,7 @@ fn insert_captures(
             .iter()
             .map(|capture| {
                 let sequence = capture_sequence.fetch_add(1, Ordering::Relaxed) + 1;
-                CaptureColumns::new(capture, sequence)
+                super::CaptureColumns::new(capture, sequence)
             })
             .collect::<Result<Vec<_>, _>>()?;
         let mut params: Vec<&dyn ToSql> = Vec::with_capacity(chunk.len() * 10);
@@ -285,25 +285,6 @@ fn insert_captures(
         statement.execute(params.as_slice()).map_err(&db_error)?;
     }
     Ok(())
-}
-
-/// The capture columns that are not the row's own fields, in `INSERT_CAPTURE_ROWS` order.
-struct CaptureColumns {
-    step_id: String,
-    sequence: i64,
-    pre_generation: i64,
-    generation: i64,
-}
-
-impl CaptureColumns {
-    fn new(capture: &CaptureRow, sequence: i64) -> Result<Self, StateError> {
-        Ok(Self {
-            step_id: uuid::Uuid::new_v4().simple().to_string(),
-            sequence,
-            pre_generation: to_i64("pre_generation", capture.pre_generation)?,
-            generation: to_i64("generation", capture.generation)?,
-        })
-    }
 }
 
 /// Applies a batch of changes in one transaction; as [`super::StateStore::apply_changes`].
