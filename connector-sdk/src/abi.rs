@@ -16,6 +16,7 @@
 //! This module is public for the export macro and the loader; connector authors never call it.
 
 mod objects;
+pub(crate) mod search;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -79,7 +80,7 @@ pub const ABI_VERSION: AbiVersion = AbiVersion::new(1, 0);
 pub const ABI_VERSION_SYMBOL: &[u8] = b"kyro_connector_abi_version\0";
 
 /// The first byte of every payload; bumped when the payload encoding changes shape.
-pub const PAYLOAD_VERSION: u8 = 1;
+pub const PAYLOAD_VERSION: u8 = 2;
 
 /// An error as it crosses the boundary.
 #[repr(C)]
@@ -202,7 +203,8 @@ enum Request {
 #[derive(Serialize, Deserialize)]
 pub(crate) enum Response {
     Describe(CapabilityManifest),
-    Search(SearchResponse),
+    /// Encoded by [`search::SearchAnswer`] and decoded by [`decode_search`], which skip this type.
+    Search(search::WireSearch),
     Fetch(Vec<StoredDocument>),
     Mutation(MutationAck),
     Watermark(Watermark),
@@ -283,14 +285,38 @@ pub(crate) fn encode<T: Serialize>(value: &T, size_hint: usize) -> Result<Vec<u8
 
 /// Decodes a payload, checking the version byte.
 pub(crate) fn decode<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T> {
+    postcard::from_bytes(payload_body(bytes)?).map_err(decode_error)
+}
+
+/// The payload after its version byte, which must be [`PAYLOAD_VERSION`].
+fn payload_body(bytes: &[u8]) -> Result<&[u8]> {
     match bytes.split_first() {
-        Some((&PAYLOAD_VERSION, body)) => postcard::from_bytes(body)
-            .map_err(|err| ConnectorError::internal(format!("failed to decode payload: {err}"))),
+        Some((&PAYLOAD_VERSION, body)) => Ok(body),
         Some((version, _)) => Err(ConnectorError::internal(format!(
             "payload version {version} is not {PAYLOAD_VERSION}, the version this side speaks"
         ))),
         None => Err(ConnectorError::internal("empty payload")),
     }
+}
+
+fn decode_error(err: postcard::Error) -> ConnectorError {
+    ConnectorError::internal(format!("failed to decode payload: {err}"))
+}
+
+/// Decodes the answer to a search in `scope`: the hits with their scopes filled in (see
+/// [`search`]).
+#[cfg(feature = "loader")]
+pub(crate) fn decode_search(bytes: &[u8], scope: &Scope) -> Result<SearchResponse> {
+    use serde::de::DeserializeSeed;
+    let body = payload_body(bytes)?;
+    // The variant index leads as a varint, one byte for an index under 128.
+    if body.first().copied() != Some(search::SEARCH_VARIANT) {
+        return Err(ConnectorError::internal(
+            "plugin answered search with a response of another operation",
+        ));
+    }
+    let mut deserializer = postcard::Deserializer::from_bytes(body);
+    search::SearchAnswerSeed { scope }.deserialize(&mut deserializer).map_err(decode_error)
 }
 
 /// Encodes a payload into `buffer` (cleared first), reusing its allocation.
@@ -343,9 +369,12 @@ fn dispatch<C: Connector + ?Sized>(
     let answer = match decode::<Request>(request)? {
         Request::Describe => Response::Describe(connector.describe()),
         Request::Search { scope, request } => {
-            let response = connector.search(&scope, &request);
+            let answer = connector.search(&scope, &request);
             embedding_bytes::recycle(request.embedding);
-            Response::Search(response?)
+            return encode_into(
+                &search::SearchAnswer { scope: &scope, response: &answer? },
+                response,
+            );
         }
         Request::Fetch { scope, ids } => Response::Fetch(connector.fetch(&scope, &ids)?),
         Request::Upsert { scope, document } => {

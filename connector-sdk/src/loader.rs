@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 use crate::abi::{
     ABI_VERSION, ABI_VERSION_SYMBOL, AbiConnectorBox, AbiHostLog, AbiHostLogBox, AbiVersion,
-    ConnectorModuleRef, RequestRef, Response, decode, encode_into_vec,
+    ConnectorModuleRef, RequestRef, Response, decode, decode_search, encode_into_vec,
 };
 use crate::config::{ConnectorConfig, HostContext, LogLevel};
 use crate::connector::{Connector, ConnectorHealth, PluginInfo, SearchRequest, SearchResponse};
@@ -259,10 +259,21 @@ const MAX_RETAINED_BUFFER_BYTES: usize = 1024 * 1024;
 
 impl ForeignConnector {
     fn call(&self, request: &RequestRef<'_>) -> Result<Response> {
+        self.call_decoding(request, |bytes| decode(bytes))
+    }
+
+    /// Sends `request` and decodes the answer with `decode_answer`, on this thread's buffers.
+    fn call_decoding<T>(
+        &self,
+        request: &RequestRef<'_>,
+        decode_answer: impl FnOnce(&[u8]) -> Result<T>,
+    ) -> Result<T> {
         BUFFERS.with(|buffers| match buffers.try_borrow_mut() {
             Ok(mut buffers) => {
                 let Buffers { request: request_bytes, response } = &mut *buffers;
-                let result = self.call_with(request, request_bytes, response);
+                let result = self
+                    .call_with(request, request_bytes, response)
+                    .and_then(|()| decode_answer(response.as_slice()));
                 if request_bytes.capacity() > MAX_RETAINED_BUFFER_BYTES {
                     *request_bytes = Vec::new();
                 }
@@ -272,7 +283,11 @@ impl ForeignConnector {
                 result
             }
             // Only reachable if a connector calls back into the host on the same thread.
-            Err(_) => self.call_with(request, &mut Vec::new(), &mut RVec::new()),
+            Err(_) => {
+                let mut response = RVec::new();
+                self.call_with(request, &mut Vec::new(), &mut response)?;
+                decode_answer(response.as_slice())
+            }
         })
     }
 
@@ -295,10 +310,10 @@ impl ForeignConnector {
         request: &RequestRef<'_>,
         request_bytes: &mut Vec<u8>,
         response: &mut RVec<u8>,
-    ) -> Result<Response> {
+    ) -> Result<()> {
         encode_into_vec(request, request_bytes)?;
         match self.connector.call(RSlice::from_slice(request_bytes), response) {
-            RResult::ROk(()) => decode(response.as_slice()),
+            RResult::ROk(()) => Ok(()),
             RResult::RErr(err) => Err(err.into()),
         }
     }
@@ -310,10 +325,9 @@ impl Connector for ForeignConnector {
     }
 
     fn search(&self, scope: &Scope, request: &SearchRequest) -> Result<SearchResponse> {
-        match self.call(&RequestRef::Search { scope, request })? {
-            Response::Search(response) => Ok(response),
-            _ => Err(unexpected("search")),
-        }
+        self.call_decoding(&RequestRef::Search { scope, request }, |bytes| {
+            decode_search(bytes, scope)
+        })
     }
 
     fn fetch(&self, scope: &Scope, ids: &[DocumentId]) -> Result<Vec<StoredDocument>> {

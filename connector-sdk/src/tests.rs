@@ -103,3 +103,86 @@ fn payloads_carry_and_check_their_version() {
     assert!(err.message().contains("payload version"), "{err}");
     assert!(abi::decode::<u32>(&[]).is_err());
 }
+
+#[cfg(feature = "loader")]
+mod search_wire {
+    use std::collections::BTreeMap;
+
+    use crate::abi::search::{SearchAnswer, WireSearch};
+    use crate::abi::{self, Response};
+    use crate::{
+        DocumentId, Metadata, Revision, Scope, SearchHit, SearchResponse, Shortfall,
+        ShortfallReason, StoredDocument, Watermark,
+    };
+
+    fn hit(scope: &Scope, id: &str, score: f32) -> SearchHit {
+        SearchHit {
+            document: StoredDocument {
+                scope: scope.clone(),
+                id: DocumentId::new(id).unwrap(),
+                content: Some(format!("content of {id}")),
+                metadata: Metadata::new(BTreeMap::from([("lang".into(), "en".into())])).unwrap(),
+                revision: Some(Revision::new("r7").unwrap()),
+                watermark: Some(Watermark(42)),
+            },
+            score,
+        }
+    }
+
+    /// A response holding hits of the request's scope and one of another tenant's.
+    fn response(asked: &Scope) -> SearchResponse {
+        let other = Scope::new("globex", asked.namespace()).unwrap();
+        SearchResponse {
+            hits: vec![hit(asked, "a", 0.9), hit(&other, "b", 0.8), hit(asked, "c", 0.7)],
+            shortfall: Some(Shortfall {
+                requested: 10,
+                returned: 3,
+                reason: ShortfallReason::Exhausted,
+            }),
+        }
+    }
+
+    fn encoded(asked: &Scope, response: &SearchResponse) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        abi::encode_into_vec(&SearchAnswer { scope: asked, response }, &mut bytes).unwrap();
+        bytes
+    }
+
+    #[test]
+    fn a_search_answer_encodes_as_the_derived_wire_form() {
+        let asked = Scope::new("acme", "support").unwrap();
+        let response = response(&asked);
+        let derived = abi::encode(&WireSearch::of(&asked, &response), 0).unwrap();
+        assert_eq!(encoded(&asked, &response), derived);
+        let Response::Search(wire) = abi::decode::<Response>(&derived).unwrap() else {
+            panic!("not a search response");
+        };
+        let scopes: Vec<_> = wire.hits.iter().map(|hit| hit.scope.clone()).collect();
+        assert_eq!(scopes, [None, Some(response.hits[1].document.scope.clone()), None]);
+    }
+
+    #[test]
+    fn a_decoded_search_answer_is_what_the_connector_returned() {
+        let asked = Scope::new("acme", "support").unwrap();
+        let response = response(&asked);
+        let decoded = abi::decode_search(&encoded(&asked, &response), &asked).unwrap();
+        assert_eq!(decoded, response);
+        assert_eq!(decoded.hits[1].document.scope.tenant_id(), "globex");
+        let empty = SearchResponse { hits: Vec::new(), shortfall: None };
+        assert_eq!(abi::decode_search(&encoded(&asked, &empty), &asked).unwrap(), empty);
+    }
+
+    #[test]
+    fn a_search_decode_refuses_other_answers_and_other_versions() {
+        let asked = Scope::new("acme", "support").unwrap();
+        let done = abi::encode(&Response::Done, 0).unwrap();
+        let err = abi::decode_search(&done, &asked).unwrap_err();
+        assert!(err.message().contains("response of another operation"), "{err}");
+        let mut future = encoded(&asked, &response(&asked));
+        future[0] = abi::PAYLOAD_VERSION + 1;
+        let err = abi::decode_search(&future, &asked).unwrap_err();
+        assert!(err.message().contains("payload version"), "{err}");
+        let truncated = encoded(&asked, &response(&asked));
+        assert!(abi::decode_search(&truncated[..truncated.len() - 4], &asked).is_err());
+    }
+}

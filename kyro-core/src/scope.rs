@@ -3,6 +3,8 @@
 //! The runtime contract's request scope has more fields (app, locale, auth scope, ...); those are
 //! part of the host's reuse key, not of what a store enforces, and live with the host.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ValidationError, ValidationResult};
@@ -35,9 +37,15 @@ pub fn validate_identifier(
 }
 
 /// A tenant and a namespace: the boundary every connector operation is confined to.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+///
+/// Shared behind an `Arc`: every document and hit a store returns carries its scope, and a clone
+/// is a reference count rather than two string copies.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
 #[serde(try_from = "RawScope")]
-pub struct Scope {
+pub struct Scope(Arc<ScopeParts>);
+
+#[derive(PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+struct ScopeParts {
     tenant_id: String,
     namespace: String,
 }
@@ -56,6 +64,21 @@ impl TryFrom<RawScope> for Scope {
     }
 }
 
+impl Serialize for Scope {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl std::fmt::Debug for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scope")
+            .field("tenant_id", &self.0.tenant_id)
+            .field("namespace", &self.0.namespace)
+            .finish()
+    }
+}
+
 impl Scope {
     /// Builds a scope after checking both fields against the identifier rules.
     ///
@@ -71,22 +94,22 @@ impl Scope {
         let namespace = namespace.into();
         validate_identifier("tenant_id", &tenant_id, MAX_SCOPE_FIELD_BYTES)?;
         validate_identifier("namespace", &namespace, MAX_SCOPE_FIELD_BYTES)?;
-        Ok(Self { tenant_id, namespace })
+        Ok(Self(Arc::new(ScopeParts { tenant_id, namespace })))
     }
 
     /// The tenant.
     pub fn tenant_id(&self) -> &str {
-        &self.tenant_id
+        &self.0.tenant_id
     }
 
     /// The namespace within the tenant.
     pub fn namespace(&self) -> &str {
-        &self.namespace
+        &self.0.namespace
     }
 }
 
 impl std::fmt::Display for Scope {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.tenant_id, self.namespace)
+        write!(f, "{}/{}", self.0.tenant_id, self.0.namespace)
     }
 }
