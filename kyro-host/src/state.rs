@@ -503,11 +503,23 @@ const SELECT_TRACE: &str =
     "SELECT trace_id, tenant_id, created_at_ms, body FROM kyro_trace WHERE trace_id = $1";
 const SELECT_RECENT_TRACES: &str = "SELECT trace_id, tenant_id, created_at_ms, body FROM kyro_trace \
      ORDER BY created_at_ms DESC, trace_id DESC LIMIT $1";
-const DELETE_TRACES_BEFORE: &str = "DELETE FROM kyro_trace WHERE created_at_ms < $1";
-const DELETE_FEEDBACK_BEFORE: &str = "DELETE FROM kyro_feedback WHERE received_at_ms < $1";
-const DELETE_CAPTURE_BEFORE: &str = "DELETE FROM kyro_capture_step WHERE captured_at_ms < $1";
-const DELETE_CAPTURE_BEYOND: &str = "DELETE FROM kyro_capture_step WHERE sequence <= \
-     (SELECT COALESCE(MAX(sequence), 0) FROM kyro_capture_step) - $1";
+// Retention deletes a bounded chunk per statement (see `prune_evidence`); `$1` is the cutoff,
+// `$2` the chunk size.
+const DELETE_TRACES_BEFORE: &str = "DELETE FROM kyro_trace WHERE trace_id IN \
+     (SELECT trace_id FROM kyro_trace WHERE created_at_ms < $1 ORDER BY created_at_ms LIMIT $2)";
+const DELETE_FEEDBACK_BEFORE: &str = "DELETE FROM kyro_feedback WHERE feedback_id IN \
+     (SELECT feedback_id FROM kyro_feedback WHERE received_at_ms < $1 \
+     ORDER BY received_at_ms LIMIT $2)";
+const DELETE_CAPTURE_BEFORE: &str = "DELETE FROM kyro_capture_step WHERE step_id IN \
+     (SELECT step_id FROM kyro_capture_step WHERE captured_at_ms < $1 \
+     ORDER BY captured_at_ms LIMIT $2)";
+const DELETE_CAPTURE_THROUGH: &str = "DELETE FROM kyro_capture_step WHERE step_id IN \
+     (SELECT step_id FROM kyro_capture_step WHERE sequence <= $1 ORDER BY sequence LIMIT $2)";
+const SELECT_MAX_CAPTURE_SEQUENCE: &str =
+    "SELECT COALESCE(MAX(sequence), 0) AS newest FROM kyro_capture_step";
+/// Rows a retention chunk deletes at most.
+pub const PRUNE_CHUNK_ROWS: usize = 100;
+
 const SET_GENERATION: &str = "UPDATE kyro_generation SET value = $1 WHERE id = 1";
 const LOCK_GENERATION: &str =
     "UPDATE kyro_generation SET value = value WHERE id = 1 RETURNING value";
@@ -1216,16 +1228,9 @@ impl StateStore {
     ///
     /// # Errors
     ///
-    /// The database failed; then nothing was deleted.
+    /// The database failed; chunks deleted before the failure stay deleted.
     pub async fn prune_traces(&self, cutoff_ms: i64) -> Result<u64, StateError> {
-        let db_error = |source| self.database_error("prune traces", source);
-        let _write_guard = self.lock_writes().await;
-        let result = sqlx::query(DELETE_TRACES_BEFORE)
-            .bind(cutoff_ms)
-            .execute(&self.pool)
-            .await
-            .map_err(db_error)?;
-        Ok(result.rows_affected())
+        self.delete_in_chunks(DELETE_TRACES_BEFORE, cutoff_ms).await
     }
 
     /// The `limit` most recent capture steps, oldest first.
@@ -1338,9 +1343,14 @@ impl StateStore {
     /// Deletes evidence past retention: traces and feedback received before their cutoffs,
     /// capture steps before theirs, and capture steps beyond the newest `max_capture_steps`.
     ///
+    /// Rows go in chunks of [`PRUNE_CHUNK_ROWS`], each in a transaction of its own, so the
+    /// serving writer waits for one chunk at most rather than for the whole pass: one
+    /// transaction deleting ten seconds of evidence (50,000 capture steps at 5,000 retrieves/s)
+    /// held SQLite's write lock for a quarter of a second.
+    ///
     /// # Errors
     ///
-    /// The database failed; then nothing was deleted.
+    /// The database failed; chunks deleted before the failure stay deleted.
     pub async fn prune_evidence(
         &self,
         trace_cutoff_ms: i64,
@@ -1349,22 +1359,47 @@ impl StateStore {
         max_capture_steps: usize,
     ) -> Result<Pruned, StateError> {
         let db_error = |source| self.database_error("prune evidence", source);
-        let _write_guard = self.lock_writes().await;
-        let mut tx = self.begin_write().await.map_err(db_error)?;
-        let mut run = async |sql: &'static str, cutoff: i64| {
-            sqlx::query(sql)
-                .bind(cutoff)
-                .execute(&mut *tx)
-                .await
-                .map(|result| result.rows_affected())
-                .map_err(db_error)
-        };
-        let traces = run(DELETE_TRACES_BEFORE, trace_cutoff_ms).await?;
-        let feedback = run(DELETE_FEEDBACK_BEFORE, feedback_cutoff_ms).await?;
-        let mut capture_steps = run(DELETE_CAPTURE_BEFORE, capture_cutoff_ms).await?;
-        capture_steps += run(DELETE_CAPTURE_BEYOND, limit_to_i64(max_capture_steps)).await?;
-        tx.commit().await.map_err(db_error)?;
+        let traces = self.delete_in_chunks(DELETE_TRACES_BEFORE, trace_cutoff_ms).await?;
+        let feedback = self.delete_in_chunks(DELETE_FEEDBACK_BEFORE, feedback_cutoff_ms).await?;
+        let mut capture_steps =
+            self.delete_in_chunks(DELETE_CAPTURE_BEFORE, capture_cutoff_ms).await?;
+        let newest: i64 = sqlx::query(SELECT_MAX_CAPTURE_SEQUENCE)
+            .fetch_one(&self.pool)
+            .await
+            .and_then(|row| row.try_get("newest"))
+            .map_err(db_error)?;
+        let through = newest.saturating_sub(limit_to_i64(max_capture_steps));
+        if through > 0 {
+            capture_steps += self.delete_in_chunks(DELETE_CAPTURE_THROUGH, through).await?;
+        }
         Ok(Pruned { traces, feedback, capture_steps })
+    }
+
+    /// Runs a chunked retention `DELETE` (`$1` the cutoff, `$2` the chunk size) until a chunk
+    /// deletes less than a full chunk; returns the rows deleted.
+    async fn delete_in_chunks(&self, sql: &'static str, cutoff: i64) -> Result<u64, StateError> {
+        let db_error = |source| self.database_error("prune evidence", source);
+        let mut deleted = 0;
+        loop {
+            let n_deleted = {
+                let _write_guard = self.lock_writes().await;
+                let mut tx = self.begin_write().await.map_err(db_error)?;
+                let n_deleted = sqlx::query(sql)
+                    .bind(cutoff)
+                    .bind(limit_to_i64(PRUNE_CHUNK_ROWS))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?
+                    .rows_affected();
+                tx.commit().await.map_err(db_error)?;
+                n_deleted
+            };
+            deleted += n_deleted;
+            if n_deleted < PRUNE_CHUNK_ROWS as u64 {
+                return Ok(deleted);
+            }
+            tokio::task::yield_now().await;
+        }
     }
 
     /// How much evidence is stored.

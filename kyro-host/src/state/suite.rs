@@ -16,7 +16,8 @@ use kyro_core::ErrorKind;
 
 use super::{
     ApplyOutcome, CaptureRow, ChangeInput, DocumentChange, DocumentKey, DocumentState, FeedbackRow,
-    Primer, ProcessedEvent, ScopeChange, ScopeGeneration, StateError, StateStore, TraceRow,
+    PRUNE_CHUNK_ROWS, Primer, ProcessedEvent, ScopeChange, ScopeGeneration, StateError, StateStore,
+    TraceRow,
 };
 
 /// Set in the environment of a re-executed test binary: the URL the crash child writes to.
@@ -1090,5 +1091,37 @@ pub(super) async fn retention_prunes_old_evidence_and_caps_the_capture(url: &str
     let counts = store.evidence_counts().await.expect("counts");
     assert_eq!((counts.traces, counts.feedback, counts.capture_steps), (4, 2, 3));
     assert_eq!(store.feedback_since(150, 10).await.expect("feedback").len(), 1);
+    store.close().await;
+}
+
+/// More evidence than several retention chunks hold goes, chunk by chunk, and exactly down to
+/// the bounds.
+pub(super) async fn retention_deletes_across_chunks(url: &str) {
+    let store = open(url).await;
+    let n_rows = 2 * PRUNE_CHUNK_ROWS as i64 + 207;
+    let rows: Vec<TraceRow> = (0..n_rows)
+        .map(|idx| TraceRow {
+            trace_id: format!("tr-{idx}"),
+            tenant_id: "acme".to_owned(),
+            created_at_ms: idx,
+            body: "{}".to_owned(),
+            capture: Some(CaptureRow { captured_at_ms: idx, ..capture("retrieve", "{}") }),
+        })
+        .collect();
+    for batch in rows.chunks(200) {
+        store.put_traces(batch).await.expect("put");
+    }
+    // Every trace but the newest 100, the capture before 50, and at most 20 steps.
+    let pruned = store.prune_evidence(n_rows - 100, 0, 50, 20).await.expect("prune");
+    assert_eq!(
+        (pruned.traces, pruned.capture_steps),
+        ((n_rows - 100) as u64, (n_rows - 20) as u64)
+    );
+    let counts = store.evidence_counts().await.expect("counts");
+    assert_eq!((counts.traces, counts.capture_steps), (100, 20));
+    let oldest_left = store.recent_capture(20).await.expect("capture")[0].row.captured_at_ms;
+    assert_eq!(oldest_left, n_rows - 20);
+    let again = store.prune_evidence(n_rows - 100, 0, 50, 20).await.expect("prune again");
+    assert_eq!((again.traces, again.feedback, again.capture_steps), (0, 0, 0));
     store.close().await;
 }

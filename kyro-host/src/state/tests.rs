@@ -308,6 +308,11 @@ async fn retention_prunes_old_evidence_and_caps_the_capture() {
 }
 
 #[tokio::test]
+async fn retention_deletes_across_chunks() {
+    suite::retention_deletes_across_chunks(&TestDatabase::new().url).await;
+}
+
+#[tokio::test]
 async fn concurrent_batches_apply_each_event_once() {
     suite::concurrent_batches_apply_each_event_once(&TestDatabase::new().url).await;
 }

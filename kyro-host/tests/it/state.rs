@@ -8,8 +8,8 @@
 use kyro_core::ErrorKind;
 use kyro_host::state::{
     ApplyOutcome, CaptureRow, ChangeInput, DocumentChange, DocumentKey, DocumentState, FeedbackRow,
-    Primer, ProcessedEvent, ScopeChange, ScopeGeneration, StateBackend, StateError, StateStore,
-    TraceRow,
+    PRUNE_CHUNK_ROWS, Primer, ProcessedEvent, ScopeChange, ScopeGeneration, StateBackend,
+    StateError, StateStore, TraceRow,
 };
 use sqlx::Any;
 use sqlx::migrate::MigrateDatabase;
@@ -257,6 +257,11 @@ async fn a_fresh_store_is_seeded_from_a_primer_once() {
 #[tokio::test]
 async fn retention_prunes_old_evidence_and_caps_the_capture() {
     suite::retention_prunes_old_evidence_and_caps_the_capture(&TestDatabase::new().await.url).await;
+}
+
+#[tokio::test]
+async fn retention_deletes_across_chunks() {
+    suite::retention_deletes_across_chunks(&TestDatabase::new().await.url).await;
 }
 
 #[tokio::test]
