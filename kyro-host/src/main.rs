@@ -7,6 +7,12 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of glibc's allocator: a request allocates and frees hundreds of small
+/// strings and maps across threads, and glibc spent about 12% of a reuse hit's CPU in
+/// `malloc`, `free` and bin consolidation (see docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// KyroDB: the context runtime between AI agents and their vector stores.
 #[derive(Debug, Parser)]
 #[command(name = "kyro", version, about, long_about = None)]
