@@ -57,6 +57,7 @@ pub async fn build_runtime(config_path: &Path) -> anyhow::Result<Arc<Runtime>> {
     }
     let generation =
         state.current_generation().await.context("failed to read the state's generation")?;
+    state.bound_capture(config.capture_max_steps);
     let live =
         Session::new(state, config.reuse_cache_entries, config.capture_max_steps > 0, generation);
     Ok(Arc::new(Runtime {

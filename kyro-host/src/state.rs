@@ -54,7 +54,7 @@ pub struct StateStore {
     /// `busy_timeout`. `None` on PostgreSQL, where the counter's row lock queues appliers.
     write_lock: Option<Mutex<()>>,
     /// The last capture sequence this host allocated (seeded from the largest stored one).
-    capture_sequence: direct::CaptureSequence,
+    capture_log: direct::CaptureSequence,
     /// SQLite only: the direct connections the serving paths use (`state/direct.rs`).
     direct: Option<direct::Direct>,
 }
@@ -673,7 +673,7 @@ impl StateStore {
         let _write_guard = self.lock_writes().await;
         if let Some(direct) = &self.direct {
             let changes = changes.to_vec();
-            let sequence = Arc::clone(&self.capture_sequence);
+            let sequence = Arc::clone(&self.capture_log);
             return direct
                 .write(move |connection| direct::apply_changes(connection, &changes, &sequence))
                 .await;
@@ -773,13 +773,8 @@ impl StateStore {
             }
             query.execute(&mut **tx).await.map_err(db_error)?;
         }
-        for chunk in captures.chunks(CAPTURE_ROWS_PER_STATEMENT) {
-            let mut query = sqlx::query(upsert_sql(INSERT_CAPTURE_ROWS, chunk.len(), 10, ""));
-            for capture in chunk {
-                query = bind_capture(query, capture, self.next_capture_sequence())?;
-            }
-            query.execute(&mut **tx).await.map_err(db_error)?;
-        }
+        let captures: Vec<&CaptureRow> = captures.iter().collect();
+        self.insert_captures(tx, &captures).await?;
         Ok(outcomes)
     }
 
@@ -1153,7 +1148,7 @@ impl StateStore {
         let _write_guard = self.lock_writes().await;
         if let Some(direct) = &self.direct {
             let traces = traces.to_vec();
-            let sequence = Arc::clone(&self.capture_sequence);
+            let sequence = Arc::clone(&self.capture_log);
             return direct
                 .write(move |connection| direct::put_traces(connection, &traces, &sequence))
                 .await;
@@ -1178,13 +1173,7 @@ impl StateStore {
             }
         }
         let (outcomes, captures) = trace_outcomes(traces, inserted);
-        for chunk in captures.chunks(CAPTURE_ROWS_PER_STATEMENT) {
-            let mut query = sqlx::query(upsert_sql(INSERT_CAPTURE_ROWS, chunk.len(), 10, ""));
-            for capture in chunk {
-                query = bind_capture(query, capture, self.next_capture_sequence())?;
-            }
-            query.execute(&mut *tx).await.map_err(db_error)?;
-        }
+        self.insert_captures(&mut tx, &captures).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(outcomes)
     }
@@ -1544,13 +1533,25 @@ impl StateStore {
             backend,
             location,
             write_lock,
-            capture_sequence: Arc::new(std::sync::atomic::AtomicI64::new(last_sequence)),
+            capture_log: Arc::new(direct::CaptureLog {
+                sequence: std::sync::atomic::AtomicI64::new(last_sequence),
+                max_steps: std::sync::atomic::AtomicI64::new(0),
+            }),
             direct: None,
         })
     }
 
     fn next_capture_sequence(&self) -> i64 {
-        self.capture_sequence.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+        self.capture_log.sequence.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+    }
+
+    /// Bounds the replay capture to its newest `max_steps` steps (0: no bound). On SQLite the
+    /// writer keeps the bound as it writes (see `direct::trim_capture`); elsewhere, and for the
+    /// time-based retention, [`StateStore::prune_evidence`] enforces it.
+    pub fn bound_capture(&self, max_steps: usize) {
+        self.capture_log
+            .max_steps
+            .store(limit_to_i64(max_steps), std::sync::atomic::Ordering::Relaxed);
     }
 
     async fn insert_capture(
@@ -1558,12 +1559,32 @@ impl StateStore {
         tx: &mut Transaction<'static, Any>,
         capture: &CaptureRow,
     ) -> Result<(), StateError> {
-        let db_error = |source| self.database_error("record a capture step", source);
-        let query = sqlx::query(upsert_sql(INSERT_CAPTURE_ROWS, 1, 10, ""));
-        bind_capture(query, capture, self.next_capture_sequence())?
-            .execute(&mut **tx)
-            .await
-            .map_err(db_error)?;
+        self.insert_captures(tx, &[capture]).await
+    }
+
+    /// Inserts capture steps and trims the capture to its bound in the same transaction, as
+    /// the SQLite writer does (`direct::trim_capture`).
+    async fn insert_captures(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        captures: &[&CaptureRow],
+    ) -> Result<(), StateError> {
+        let db_error = |source| self.database_error("record capture steps", source);
+        for chunk in captures.chunks(CAPTURE_ROWS_PER_STATEMENT) {
+            let mut query = sqlx::query(upsert_sql(INSERT_CAPTURE_ROWS, chunk.len(), 10, ""));
+            for capture in chunk {
+                query = bind_capture(query, capture, self.next_capture_sequence())?;
+            }
+            query.execute(&mut **tx).await.map_err(db_error)?;
+        }
+        if let Some((through, limit)) = self.capture_log.trim_window(captures.len()) {
+            sqlx::query(DELETE_CAPTURE_THROUGH)
+                .bind(through)
+                .bind(limit)
+                .execute(&mut **tx)
+                .await
+                .map_err(|source| self.database_error("trim the capture", source))?;
+        }
         Ok(())
     }
 

@@ -221,7 +221,7 @@ fn decode_freshness_row(row: &Row<'_>) -> rusqlite::Result<FreshnessRow> {
 pub(super) fn put_traces(
     connection: &mut Connection,
     traces: &[TraceRow],
-    capture_sequence: &AtomicI64,
+    capture_sequence: &CaptureLog,
 ) -> Result<Vec<Result<(), StateError>>, StateError> {
     let db_error = sqlite_error("store traces");
     let tx =
@@ -254,7 +254,7 @@ pub(super) fn put_traces(
 fn insert_captures(
     connection: &Connection,
     captures: &[&CaptureRow],
-    capture_sequence: &AtomicI64,
+    capture_sequence: &CaptureLog,
 ) -> Result<(), StateError> {
     let db_error = sqlite_error("record capture steps");
     for chunk in captures.chunks(super::CAPTURE_ROWS_PER_STATEMENT) {
@@ -263,7 +263,7 @@ fn insert_captures(
         let columns = chunk
             .iter()
             .map(|capture| {
-                let sequence = capture_sequence.fetch_add(1, Ordering::Relaxed) + 1;
+                let sequence = capture_sequence.sequence.fetch_add(1, Ordering::Relaxed) + 1;
                 super::CaptureColumns::new(capture, sequence)
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -284,6 +284,22 @@ fn insert_captures(
         }
         statement.execute(params.as_slice()).map_err(&db_error)?;
     }
+    trim_capture(connection, captures.len(), capture_sequence)
+}
+
+/// Deletes the oldest capture steps beyond the bound, at most twice as many as the batch just
+/// added, in the batch's own transaction: the capture stays at its bound under any write load
+/// (a backlog shrinks by one batch's worth per batch) without a transaction and a sync of its
+/// own. The ten-second retention pass then finds nothing beyond the bound on this path.
+fn trim_capture(
+    connection: &Connection,
+    n_added: usize,
+    capture_log: &CaptureLog,
+) -> Result<(), StateError> {
+    if let Some((through, limit)) = capture_log.trim_window(n_added) {
+        execute(connection, super::DELETE_CAPTURE_THROUGH, &[&through, &limit])
+            .map_err(sqlite_error("trim the capture"))?;
+    }
     Ok(())
 }
 
@@ -291,7 +307,7 @@ fn insert_captures(
 pub(super) fn apply_changes(
     connection: &mut Connection,
     changes: &[ChangeInput],
-    capture_sequence: &AtomicI64,
+    capture_sequence: &CaptureLog,
 ) -> Result<Vec<ApplyOutcome>, StateError> {
     let db_error = sqlite_error("apply changes");
     // Range checks first: nothing is written when any change is out of range.
@@ -378,5 +394,28 @@ fn execute(connection: &Connection, sql: &str, params: &[&dyn ToSql]) -> rusqlit
     prepare(connection, sql)?.execute(params)
 }
 
-/// A shared handle to the capture sequence, for jobs that run on the writer thread.
-pub(super) type CaptureSequence = Arc<AtomicI64>;
+/// The capture's sequence counter and its bound, shared with jobs on the writer thread.
+#[derive(Debug, Default)]
+pub(super) struct CaptureLog {
+    /// The last sequence this host allocated.
+    pub(super) sequence: AtomicI64,
+    /// How many steps the capture keeps at most; 0 for no bound.
+    pub(super) max_steps: AtomicI64,
+}
+
+impl CaptureLog {
+    /// After `n_added` steps: the sequence through which steps are beyond the bound, and how
+    /// many of them to delete now (twice the batch, so a backlog shrinks), or `None`.
+    pub(super) fn trim_window(&self, n_added: usize) -> Option<(i64, i64)> {
+        let max_steps = self.max_steps.load(Ordering::Relaxed);
+        if n_added == 0 || max_steps <= 0 {
+            return None;
+        }
+        let through = self.sequence.load(Ordering::Relaxed).saturating_sub(max_steps);
+        let limit = i64::try_from(n_added.saturating_mul(2)).unwrap_or(i64::MAX);
+        (through > 0).then_some((through, limit))
+    }
+}
+
+/// A shared handle to the [`CaptureLog`].
+pub(super) type CaptureSequence = Arc<CaptureLog>;

@@ -1125,3 +1125,36 @@ pub(super) async fn retention_deletes_across_chunks(url: &str) {
     assert_eq!((again.traces, again.feedback, again.capture_steps), (0, 0, 0));
     store.close().await;
 }
+
+/// With a bound, each write of capture steps trims the oldest beyond it in the same
+/// transaction, at most twice as many as it wrote, so a backlog shrinks batch by batch.
+pub(super) async fn a_bounded_capture_is_trimmed_as_it_is_written(url: &str) {
+    let store = open(url).await;
+    let trace = |idx: i64| TraceRow {
+        trace_id: format!("tr-{idx}"),
+        tenant_id: "acme".to_owned(),
+        created_at_ms: idx,
+        body: "{}".to_owned(),
+        capture: Some(CaptureRow { captured_at_ms: idx, ..capture("retrieve", "{}") }),
+    };
+    let stored = async || store.evidence_counts().await.expect("counts").capture_steps;
+    let unbounded: Vec<TraceRow> = (0..20).map(trace).collect();
+    store.put_traces(&unbounded).await.expect("put");
+    assert_eq!(stored().await, 20, "no bound, nothing trimmed");
+    store.bound_capture(5);
+    store.put_traces(&[trace(20)]).await.expect("put one");
+    assert_eq!(stored().await, 19, "one step added, two trimmed");
+    store.put_traces(&(21..29).map(trace).collect::<Vec<_>>()).await.expect("put eight");
+    assert_eq!(stored().await, 11, "eight added, sixteen trimmed");
+    store.put_traces(&(29..35).map(trace).collect::<Vec<_>>()).await.expect("put six");
+    assert_eq!(stored().await, 5, "down to the bound");
+    let kept: Vec<i64> = store
+        .recent_capture(10)
+        .await
+        .expect("capture")
+        .iter()
+        .map(|step| step.row.captured_at_ms)
+        .collect();
+    assert_eq!(kept, [30, 31, 32, 33, 34], "the newest are kept");
+    store.close().await;
+}

@@ -316,3 +316,8 @@ async fn retention_deletes_across_chunks() {
 async fn concurrent_batches_apply_each_event_once() {
     suite::concurrent_batches_apply_each_event_once(&TestDatabase::new().url).await;
 }
+
+#[tokio::test]
+async fn a_bounded_capture_is_trimmed_as_it_is_written() {
+    suite::a_bounded_capture_is_trimmed_as_it_is_written(&TestDatabase::new().url).await;
+}
