@@ -832,13 +832,7 @@ pub(super) async fn feedback_round_trips_in_arrival_order(url: &str) {
 
 pub(super) async fn traces_are_stored_in_batches(url: &str) {
     let store = open(url).await;
-    let trace = |trace_idx: i64| TraceRow {
-        trace_id: format!("batch-{trace_idx}"),
-        tenant_id: "acme".to_owned(),
-        created_at_ms: trace_idx,
-        body: "{}".to_owned(),
-        capture: None,
-    };
+    let trace = |trace_idx: i64| trace_at(format!("batch-{trace_idx}"), trace_idx, false);
     store.put_trace(&trace(2)).await.expect("put trace");
     let outcomes =
         store.put_traces(&[trace(1), trace(2), trace(3)]).await.expect("the batch commits");
@@ -942,6 +936,19 @@ pub(super) async fn batches_apply_in_order_and_recognize_replays_inside_the_batc
         ]
     );
     assert_eq!(store.processed_events_upto(6, 10).await.expect("events")[0].source_event_id, "e-6");
+}
+
+/// An `acme` trace with an empty body created at `at_ms`, with a retrieve's capture step taken
+/// at the same time when `captured`.
+fn trace_at(trace_id: String, at_ms: i64, captured: bool) -> TraceRow {
+    TraceRow {
+        trace_id,
+        tenant_id: "acme".to_owned(),
+        created_at_ms: at_ms,
+        body: "{}".to_owned(),
+        capture: captured
+            .then(|| CaptureRow { captured_at_ms: at_ms, ..capture("retrieve", "{}") }),
+    }
 }
 
 fn capture(step_type: &str, body: &str) -> CaptureRow {
@@ -1053,15 +1060,8 @@ pub(super) async fn a_fresh_store_is_seeded_from_a_primer_once(url: &str) {
 
 pub(super) async fn retention_prunes_old_evidence_and_caps_the_capture(url: &str) {
     let store = open(url).await;
-    let traces: Vec<TraceRow> = (0..6_i64)
-        .map(|idx| TraceRow {
-            trace_id: format!("tr-{idx}"),
-            tenant_id: "acme".to_owned(),
-            created_at_ms: idx * 100,
-            body: "{}".to_owned(),
-            capture: Some(CaptureRow { captured_at_ms: idx * 100, ..capture("retrieve", "{}") }),
-        })
-        .collect();
+    let traces: Vec<TraceRow> =
+        (0..6_i64).map(|idx| trace_at(format!("tr-{idx}"), idx * 100, true)).collect();
     store.put_traces(&traces).await.expect("put");
     for idx in 0..3_i64 {
         store
@@ -1099,15 +1099,8 @@ pub(super) async fn retention_prunes_old_evidence_and_caps_the_capture(url: &str
 pub(super) async fn retention_deletes_across_chunks(url: &str) {
     let store = open(url).await;
     let n_rows = 2 * PRUNE_CHUNK_ROWS as i64 + 207;
-    let rows: Vec<TraceRow> = (0..n_rows)
-        .map(|idx| TraceRow {
-            trace_id: format!("tr-{idx}"),
-            tenant_id: "acme".to_owned(),
-            created_at_ms: idx,
-            body: "{}".to_owned(),
-            capture: Some(CaptureRow { captured_at_ms: idx, ..capture("retrieve", "{}") }),
-        })
-        .collect();
+    let rows: Vec<TraceRow> =
+        (0..n_rows).map(|idx| trace_at(format!("tr-{idx}"), idx, true)).collect();
     for batch in rows.chunks(200) {
         store.put_traces(batch).await.expect("put");
     }
@@ -1130,13 +1123,7 @@ pub(super) async fn retention_deletes_across_chunks(url: &str) {
 /// transaction, at most twice as many as it wrote, so a backlog shrinks batch by batch.
 pub(super) async fn a_bounded_capture_is_trimmed_as_it_is_written(url: &str) {
     let store = open(url).await;
-    let trace = |idx: i64| TraceRow {
-        trace_id: format!("tr-{idx}"),
-        tenant_id: "acme".to_owned(),
-        created_at_ms: idx,
-        body: "{}".to_owned(),
-        capture: Some(CaptureRow { captured_at_ms: idx, ..capture("retrieve", "{}") }),
-    };
+    let trace = |idx: i64| trace_at(format!("tr-{idx}"), idx, true);
     let stored = async || store.evidence_counts().await.expect("counts").capture_steps;
     let unbounded: Vec<TraceRow> = (0..20).map(trace).collect();
     store.put_traces(&unbounded).await.expect("put");
