@@ -27,7 +27,9 @@ use abi_stable::std_types::{RBox, ROption, RResult, RSlice, RString, RVec};
 use abi_stable::{StableAbi, declare_root_module_statics, package_version_strings};
 use serde::{Deserialize, Serialize};
 
-use crate::connector::{Connector, ConnectorHealth, SearchRequest, SearchResponse};
+#[cfg(feature = "loader")]
+use crate::connector::SearchResponse;
+use crate::connector::{Connector, ConnectorHealth, SearchRequest};
 use crate::manifest::CapabilityManifest;
 use crate::{
     ConnectorError, Document, DocumentId, ErrorKind, MutationAck, Result, Scope, SnapshotVersion,

@@ -12,19 +12,14 @@
 //! decoder here produce and read them without building a `WireSearch`, and the tests check both
 //! against the derived encoding.
 
-use serde::de::{DeserializeSeed, EnumAccess, Error as _, SeqAccess, VariantAccess, Visitor};
 use serde::ser::{SerializeSeq, SerializeStruct};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::connector::{SearchResponse, Shortfall};
-use crate::{DocumentId, Metadata, Revision, Scope, SearchHit, StoredDocument, Watermark};
+use crate::{DocumentId, Metadata, Revision, Scope, Watermark};
 
-/// The position of `Search` among [`Response`]'s variants.
+/// The position of `Search` among `Response`'s variants.
 pub(crate) const SEARCH_VARIANT: u8 = 1;
-
-/// [`Response`]'s variant names, for `deserialize_enum` (postcard reads only the index).
-const RESPONSE_VARIANTS: &[&str] =
-    &["Describe", "Search", "Fetch", "Mutation", "Watermark", "SnapshotVersion", "Health", "Done"];
 
 const WIRE_SEARCH_FIELDS: &[&str] = &["hits", "shortfall"];
 
@@ -45,22 +40,6 @@ pub(crate) struct WireHit {
     pub(crate) revision: Option<Revision>,
     pub(crate) watermark: Option<Watermark>,
     pub(crate) score: f32,
-}
-
-impl WireHit {
-    fn into_hit(self, request_scope: &Scope) -> SearchHit {
-        SearchHit {
-            document: StoredDocument {
-                scope: self.scope.unwrap_or_else(|| request_scope.clone()),
-                id: self.id,
-                content: self.content,
-                metadata: self.metadata,
-                revision: self.revision,
-                watermark: self.watermark,
-            },
-            score: self.score,
-        }
-    }
 }
 
 /// [`WireHit`], borrowed from a hit the connector returned.
@@ -126,105 +105,148 @@ impl Serialize for SearchAnswer<'_> {
     }
 }
 
-/// The host side: decodes a `Response::Search` into the hits a connector returned, putting the
-/// request's scope into every hit that crossed without one. Any other variant is an error.
-pub(crate) struct SearchAnswerSeed<'a> {
-    pub(crate) scope: &'a Scope,
-}
+#[cfg(feature = "loader")]
+pub(crate) use host::SearchAnswerSeed;
 
-impl<'de> DeserializeSeed<'de> for SearchAnswerSeed<'_> {
-    type Value = SearchResponse;
+/// The host side, which only a host (the `loader` feature) decodes.
+#[cfg(feature = "loader")]
+mod host {
+    use serde::Deserializer;
+    use serde::de::{DeserializeSeed, EnumAccess, Error as _, SeqAccess, VariantAccess, Visitor};
 
-    fn deserialize<D: Deserializer<'de>>(
-        self,
-        deserializer: D,
-    ) -> Result<SearchResponse, D::Error> {
-        deserializer.deserialize_enum("Response", RESPONSE_VARIANTS, self)
-    }
-}
+    use super::{SEARCH_VARIANT, WIRE_SEARCH_FIELDS, WireHit};
+    use crate::connector::{SearchResponse, Shortfall};
+    use crate::{Scope, SearchHit, StoredDocument};
 
-impl<'de> Visitor<'de> for SearchAnswerSeed<'_> {
-    type Value = SearchResponse;
+    /// `Response`'s variant names, for `deserialize_enum` (postcard reads only the index).
+    const RESPONSE_VARIANTS: &[&str] = &[
+        "Describe",
+        "Search",
+        "Fetch",
+        "Mutation",
+        "Watermark",
+        "SnapshotVersion",
+        "Health",
+        "Done",
+    ];
 
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a search response")
-    }
-
-    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<SearchResponse, A::Error> {
-        let (variant, access) = data.variant::<u32>()?;
-        if variant != u32::from(SEARCH_VARIANT) {
-            return Err(A::Error::custom(format!(
-                "plugin answered search with response variant {variant}"
-            )));
+    impl WireHit {
+        fn into_hit(self, request_scope: &Scope) -> SearchHit {
+            SearchHit {
+                document: StoredDocument {
+                    scope: self.scope.unwrap_or_else(|| request_scope.clone()),
+                    id: self.id,
+                    content: self.content,
+                    metadata: self.metadata,
+                    revision: self.revision,
+                    watermark: self.watermark,
+                },
+                score: self.score,
+            }
         }
-        access.newtype_variant_seed(BodySeed { scope: self.scope })
-    }
-}
-
-struct BodySeed<'a> {
-    scope: &'a Scope,
-}
-
-impl<'de> DeserializeSeed<'de> for BodySeed<'_> {
-    type Value = SearchResponse;
-
-    fn deserialize<D: Deserializer<'de>>(
-        self,
-        deserializer: D,
-    ) -> Result<SearchResponse, D::Error> {
-        deserializer.deserialize_struct("WireSearch", WIRE_SEARCH_FIELDS, self)
-    }
-}
-
-impl<'de> Visitor<'de> for BodySeed<'_> {
-    type Value = SearchResponse;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("hits and a shortfall")
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<SearchResponse, A::Error> {
-        let hits = seq
-            .next_element_seed(HitsSeed { scope: self.scope })?
-            .ok_or_else(|| A::Error::invalid_length(0, &self))?;
-        let shortfall = seq
-            .next_element::<Option<Shortfall>>()?
-            .ok_or_else(|| A::Error::invalid_length(1, &self))?;
-        Ok(SearchResponse { hits, shortfall })
-    }
-}
-
-struct HitsSeed<'a> {
-    scope: &'a Scope,
-}
-
-/// Hits preallocated from the encoded count at most; a longer list grows as it decodes.
-const MAX_PREALLOCATED_HITS: usize = 1024;
-
-impl<'de> DeserializeSeed<'de> for HitsSeed<'_> {
-    type Value = Vec<SearchHit>;
-
-    fn deserialize<D: Deserializer<'de>>(
-        self,
-        deserializer: D,
-    ) -> Result<Vec<SearchHit>, D::Error> {
-        deserializer.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for HitsSeed<'_> {
-    type Value = Vec<SearchHit>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a list of hits")
+    /// The host side: decodes a `Response::Search` into the hits a connector returned, putting the
+    /// request's scope into every hit that crossed without one. Any other variant is an error.
+    pub(crate) struct SearchAnswerSeed<'a> {
+        pub(crate) scope: &'a Scope,
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<SearchHit>, A::Error> {
-        let mut hits = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(MAX_PREALLOCATED_HITS));
-        while let Some(hit) = seq.next_element::<WireHit>()? {
-            hits.push(hit.into_hit(self.scope));
+    impl<'de> DeserializeSeed<'de> for SearchAnswerSeed<'_> {
+        type Value = SearchResponse;
+
+        fn deserialize<D: Deserializer<'de>>(
+            self,
+            deserializer: D,
+        ) -> Result<SearchResponse, D::Error> {
+            deserializer.deserialize_enum("Response", RESPONSE_VARIANTS, self)
         }
-        Ok(hits)
+    }
+
+    impl<'de> Visitor<'de> for SearchAnswerSeed<'_> {
+        type Value = SearchResponse;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a search response")
+        }
+
+        fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<SearchResponse, A::Error> {
+            let (variant, access) = data.variant::<u32>()?;
+            if variant != u32::from(SEARCH_VARIANT) {
+                return Err(A::Error::custom(format!(
+                    "plugin answered search with response variant {variant}"
+                )));
+            }
+            access.newtype_variant_seed(BodySeed { scope: self.scope })
+        }
+    }
+
+    struct BodySeed<'a> {
+        scope: &'a Scope,
+    }
+
+    impl<'de> DeserializeSeed<'de> for BodySeed<'_> {
+        type Value = SearchResponse;
+
+        fn deserialize<D: Deserializer<'de>>(
+            self,
+            deserializer: D,
+        ) -> Result<SearchResponse, D::Error> {
+            deserializer.deserialize_struct("WireSearch", WIRE_SEARCH_FIELDS, self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for BodySeed<'_> {
+        type Value = SearchResponse;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("hits and a shortfall")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<SearchResponse, A::Error> {
+            let hits = seq
+                .next_element_seed(HitsSeed { scope: self.scope })?
+                .ok_or_else(|| A::Error::invalid_length(0, &self))?;
+            let shortfall = seq
+                .next_element::<Option<Shortfall>>()?
+                .ok_or_else(|| A::Error::invalid_length(1, &self))?;
+            Ok(SearchResponse { hits, shortfall })
+        }
+    }
+
+    struct HitsSeed<'a> {
+        scope: &'a Scope,
+    }
+
+    /// Hits preallocated from the encoded count at most; a longer list grows as it decodes.
+    const MAX_PREALLOCATED_HITS: usize = 1024;
+
+    impl<'de> DeserializeSeed<'de> for HitsSeed<'_> {
+        type Value = Vec<SearchHit>;
+
+        fn deserialize<D: Deserializer<'de>>(
+            self,
+            deserializer: D,
+        ) -> Result<Vec<SearchHit>, D::Error> {
+            deserializer.deserialize_seq(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for HitsSeed<'_> {
+        type Value = Vec<SearchHit>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a list of hits")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<SearchHit>, A::Error> {
+            let mut hits =
+                Vec::with_capacity(seq.size_hint().unwrap_or(0).min(MAX_PREALLOCATED_HITS));
+            while let Some(hit) = seq.next_element::<WireHit>()? {
+                hits.push(hit.into_hit(self.scope));
+            }
+            Ok(hits)
+        }
     }
 }
 
