@@ -541,14 +541,14 @@ fn severity_name(severity: Severity) -> &'static str {
     }
 }
 
-/// The reuse key: every scope field, the filter, top_k, content flag, store and policy version.
 /// The retrieve's reuse fingerprint, its filter's fingerprint, and its query hash (the
 /// embedding alone, for the trace).
 ///
-/// The reuse fingerprint is SHA-256 over every field of the reuse boundary and the query, cut
-/// to 64 bits: a client chooses every number of its query, so a hash it could steer into
-/// another request's fingerprint would let it read that request's cached answer. (The cache
-/// also compares the entry's scope on every hit.)
+/// The reuse fingerprint is SHA-256 over every field of the reuse boundary (every scope field,
+/// the filter, top_k, the content flag, the store, its plugin and the certification suite
+/// version) and the query, cut to 64 bits: a client chooses every number of its query, so a
+/// hash it could steer into another request's fingerprint would let it read that request's
+/// cached answer. (The cache also compares the entry's scope on every hit.)
 fn fingerprint(
     request: &RetrieveRequest,
     valid: &ValidRetrieve,

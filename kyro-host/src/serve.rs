@@ -114,10 +114,10 @@ pub async fn serve_on(
     Ok(())
 }
 
-/// Retention: every ten seconds deletes live evidence past its configured age and capture
-/// steps beyond the configured count (a busy host captures thousands of steps a second, so a
-/// longer period would let the capture outgrow its bound by that much), and drops expired
-/// shadow sessions; every ten minutes removes the shadow-session state of stopped hosts.
+/// Retention: every ten seconds deletes live evidence past its configured age (and capture
+/// steps beyond the configured count, which the writers already keep as they write: see
+/// `StateStore::bound_capture`), and drops expired shadow sessions; every ten minutes removes
+/// the shadow-session state of stopped hosts.
 async fn prune_evidence_forever(runtime: &Runtime) {
     let millis =
         |duration: std::time::Duration| i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);

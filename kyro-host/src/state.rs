@@ -5,8 +5,8 @@
 //! share state) through sqlx's `Any` driver, and both run the same migration SQL
 //! (`migrations/`). On SQLite the paths every request takes (the freshness read, trace and
 //! change commits) run the same SQL on direct connections instead (`state/direct.rs`), without
-//! sqlx's thread hop per statement. Every statement is parameterized: the only SQL assembled at runtime is the
-//! list of numbered placeholders for a batch, never text from inputs.
+//! sqlx's thread hop per statement. Every statement is parameterized: the only SQL assembled at
+//! runtime is the list of numbered placeholders for a batch, never text from inputs.
 //!
 //! The generation lives in a single counter row that every applied change increments inside its
 //! own transaction. That row lock (PostgreSQL) or the database write lock (SQLite) serializes
@@ -34,6 +34,37 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Any, AnyConnection, AnyPool, AssertSqlSafe, Connection, Row, SqlSafeStr, Transaction};
 use tokio::sync::{Mutex, MutexGuard};
 
+/// Decodes one row of [`freshness_lookup_sql`] into a [`FreshnessRow`] with `$row.$get(column)`,
+/// the getter of either driver (sqlx's `try_get`, rusqlite's `get`), so both read the columns
+/// one way. `?` returns the driver's error from the enclosing function.
+macro_rules! freshness_row {
+    ($row:expr, $get:ident) => {{
+        let row = $row;
+        let generation: i64 = row.$get("generation")?;
+        let kind: i64 = row.$get("kind")?;
+        Ok(match kind {
+            0 => FreshnessRow::Generation(generation),
+            1 => FreshnessRow::Scope {
+                key: row.$get("scope_key")?,
+                generation,
+                acknowledged_at_ms: row.$get("acknowledged_at_ms")?,
+            },
+            _ => FreshnessRow::Document {
+                key: DocumentKey {
+                    tenant_id: row.$get("tenant_id")?,
+                    namespace: row.$get("namespace")?,
+                    doc_id: row.$get("doc_id")?,
+                },
+                generation,
+                revision: row.$get("revision")?,
+                watermark: row.$get("watermark")?,
+                tombstone: row.$get("tombstone")?,
+                event_timestamp_ms: row.$get("event_timestamp_ms")?,
+            },
+        })
+    }};
+}
+
 mod direct;
 #[cfg(test)]
 mod suite;
@@ -53,8 +84,9 @@ pub struct StateStore {
     /// out of SQLite's sleep-and-retry busy handler; other processes still wait through
     /// `busy_timeout`. `None` on PostgreSQL, where the counter's row lock queues appliers.
     write_lock: Option<Mutex<()>>,
-    /// The last capture sequence this host allocated (seeded from the largest stored one).
-    capture_log: direct::CaptureSequence,
+    /// The capture sequences this host allocates (seeded from the largest stored one) and the
+    /// capture's bound, shared with the SQLite writer's jobs.
+    capture_log: Arc<direct::CaptureLog>,
     /// SQLite only: the direct connections the serving paths use (`state/direct.rs`).
     direct: Option<direct::Direct>,
 }
@@ -673,9 +705,9 @@ impl StateStore {
         let _write_guard = self.lock_writes().await;
         if let Some(direct) = &self.direct {
             let changes = changes.to_vec();
-            let sequence = Arc::clone(&self.capture_log);
+            let capture_log = Arc::clone(&self.capture_log);
             return direct
-                .write(move |connection| direct::apply_changes(connection, &changes, &sequence))
+                .write(move |connection| direct::apply_changes(connection, &changes, &capture_log))
                 .await;
         }
         let mut tx = self.begin_write().await.map_err(db_error)?;
@@ -964,29 +996,7 @@ impl StateStore {
         let rows = query.fetch_all(&self.pool).await.map_err(db_error)?;
         let rows = rows
             .iter()
-            .map(|row| {
-                let generation: i64 = row.try_get("generation")?;
-                Ok(match row.try_get::<i64, _>("kind")? {
-                    0 => FreshnessRow::Generation(generation),
-                    1 => FreshnessRow::Scope {
-                        key: row.try_get("scope_key")?,
-                        generation,
-                        acknowledged_at_ms: row.try_get("acknowledged_at_ms")?,
-                    },
-                    _ => FreshnessRow::Document {
-                        key: DocumentKey {
-                            tenant_id: row.try_get("tenant_id")?,
-                            namespace: row.try_get("namespace")?,
-                            doc_id: row.try_get("doc_id")?,
-                        },
-                        generation,
-                        revision: row.try_get("revision")?,
-                        watermark: row.try_get("watermark")?,
-                        tombstone: row.try_get("tombstone")?,
-                        event_timestamp_ms: row.try_get("event_timestamp_ms")?,
-                    },
-                })
-            })
+            .map(|row| freshness_row!(row, try_get))
             .collect::<Result<Vec<_>, sqlx::Error>>()
             .map_err(db_error)?;
         freshness_view(scope_keys, documents, rows)
@@ -1148,9 +1158,9 @@ impl StateStore {
         let _write_guard = self.lock_writes().await;
         if let Some(direct) = &self.direct {
             let traces = traces.to_vec();
-            let sequence = Arc::clone(&self.capture_log);
+            let capture_log = Arc::clone(&self.capture_log);
             return direct
-                .write(move |connection| direct::put_traces(connection, &traces, &sequence))
+                .write(move |connection| direct::put_traces(connection, &traces, &capture_log))
                 .await;
         }
         let mut tx = self.begin_write().await.map_err(db_error)?;
@@ -1533,21 +1543,15 @@ impl StateStore {
             backend,
             location,
             write_lock,
-            capture_log: Arc::new(direct::CaptureLog {
-                sequence: std::sync::atomic::AtomicI64::new(last_sequence),
-                max_steps: std::sync::atomic::AtomicI64::new(0),
-            }),
+            capture_log: Arc::new(direct::CaptureLog::new(last_sequence)),
             direct: None,
         })
     }
 
-    fn next_capture_sequence(&self) -> i64 {
-        self.capture_log.sequence.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
-    }
-
-    /// Bounds the replay capture to its newest `max_steps` steps (0: no bound). On SQLite the
-    /// writer keeps the bound as it writes (see `direct::trim_capture`); elsewhere, and for the
-    /// time-based retention, [`StateStore::prune_evidence`] enforces it.
+    /// Bounds the replay capture to its newest `max_steps` steps (0: no bound): every write of
+    /// capture steps trims the oldest beyond it (`direct::trim_capture` on SQLite's writer,
+    /// `insert_captures` on the pool). [`StateStore::prune_evidence`] enforces the bound it is
+    /// given too, and the time-based retention.
     pub fn bound_capture(&self, max_steps: usize) {
         self.capture_log
             .max_steps
@@ -1573,7 +1577,7 @@ impl StateStore {
         for chunk in captures.chunks(CAPTURE_ROWS_PER_STATEMENT) {
             let mut query = sqlx::query(upsert_sql(INSERT_CAPTURE_ROWS, chunk.len(), 10, ""));
             for capture in chunk {
-                query = bind_capture(query, capture, self.next_capture_sequence())?;
+                query = bind_capture(query, capture, self.capture_log.next_sequence())?;
             }
             query.execute(&mut **tx).await.map_err(db_error)?;
         }
@@ -1662,14 +1666,15 @@ fn migrator() -> Migrator {
     migrator
 }
 
-/// Per-connection SQLite settings. `synchronous = FULL` makes every commit durable in WAL mode
-/// (an acknowledged change survives power loss, not only a killed process).
 /// The settings of every SQLite connection, pooled or direct: a commit is durable when it
-/// returns, a locked file is waited for, and reads go through a memory map instead of a
-/// read(2) per page (the ledger lookups on every retrieve are page reads of a small, hot file).
+/// returns (`synchronous = FULL` in WAL mode: an acknowledged change survives power loss, not
+/// only a killed process), a locked file is waited for, and reads go through a memory map
+/// instead of a read(2) per page (the ledger lookups on every retrieve are page reads of a
+/// small, hot file).
 const SQLITE_CONNECTION_PRAGMAS: [&str; 3] =
     ["PRAGMA synchronous = FULL", SQLITE_BUSY_TIMEOUT_PRAGMA, "PRAGMA mmap_size = 268435456"];
 
+/// Applies [`SQLITE_CONNECTION_PRAGMAS`] to a pooled connection.
 async fn configure_sqlite_connection(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
     for pragma in SQLITE_CONNECTION_PRAGMAS {
         sqlx::query(pragma).execute(&mut *conn).await?;
@@ -1963,7 +1968,6 @@ fn plan_batch<'c>(
     })
 }
 
-/// `prefix` + `n_rows` groups of `n_columns` numbered placeholders + `suffix`.
 type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>;
 
 /// The capture columns that are not the row's own fields: a new step id, its sequence, and the
@@ -2006,6 +2010,7 @@ fn bind_capture<'q>(
         .bind(capture.body.as_str()))
 }
 
+/// `prefix` + `n_rows` groups of `n_columns` numbered placeholders + `suffix`.
 fn upsert_sql(
     prefix: &str,
     n_rows: usize,

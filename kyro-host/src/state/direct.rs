@@ -19,7 +19,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Mutex, mpsc};
 
 use rusqlite::types::ToSql;
 use rusqlite::{CachedStatement, Connection, Row, TransactionBehavior};
@@ -193,27 +193,7 @@ pub(super) fn freshness_rows(
 }
 
 fn decode_freshness_row(row: &Row<'_>) -> rusqlite::Result<FreshnessRow> {
-    let generation: i64 = row.get("generation")?;
-    Ok(match row.get::<_, i64>("kind")? {
-        0 => FreshnessRow::Generation(generation),
-        1 => FreshnessRow::Scope {
-            key: row.get("scope_key")?,
-            generation,
-            acknowledged_at_ms: row.get("acknowledged_at_ms")?,
-        },
-        _ => FreshnessRow::Document {
-            key: DocumentKey {
-                tenant_id: row.get("tenant_id")?,
-                namespace: row.get("namespace")?,
-                doc_id: row.get("doc_id")?,
-            },
-            generation,
-            revision: row.get("revision")?,
-            watermark: row.get("watermark")?,
-            tombstone: row.get("tombstone")?,
-            event_timestamp_ms: row.get("event_timestamp_ms")?,
-        },
-    })
+    freshness_row!(row, get)
 }
 
 /// Stores a batch of traces and the capture steps of those that were new, in one
@@ -221,7 +201,7 @@ fn decode_freshness_row(row: &Row<'_>) -> rusqlite::Result<FreshnessRow> {
 pub(super) fn put_traces(
     connection: &mut Connection,
     traces: &[TraceRow],
-    capture_sequence: &CaptureLog,
+    capture_log: &CaptureLog,
 ) -> Result<Vec<Result<(), StateError>>, StateError> {
     let db_error = sqlite_error("store traces");
     let tx =
@@ -246,7 +226,7 @@ pub(super) fn put_traces(
         }
     }
     let (outcomes, captures) = super::trace_outcomes(traces, inserted);
-    insert_captures(&tx, &captures, capture_sequence)?;
+    insert_captures(&tx, &captures, capture_log)?;
     tx.commit().map_err(&db_error)?;
     Ok(outcomes)
 }
@@ -254,7 +234,7 @@ pub(super) fn put_traces(
 fn insert_captures(
     connection: &Connection,
     captures: &[&CaptureRow],
-    capture_sequence: &CaptureLog,
+    capture_log: &CaptureLog,
 ) -> Result<(), StateError> {
     let db_error = sqlite_error("record capture steps");
     for chunk in captures.chunks(super::CAPTURE_ROWS_PER_STATEMENT) {
@@ -262,10 +242,7 @@ fn insert_captures(
         let mut statement = prepare(connection, &sql.0).map_err(&db_error)?;
         let columns = chunk
             .iter()
-            .map(|capture| {
-                let sequence = capture_sequence.sequence.fetch_add(1, Ordering::Relaxed) + 1;
-                super::CaptureColumns::new(capture, sequence)
-            })
+            .map(|capture| super::CaptureColumns::new(capture, capture_log.next_sequence()))
             .collect::<Result<Vec<_>, _>>()?;
         let mut params: Vec<&dyn ToSql> = Vec::with_capacity(chunk.len() * 10);
         for (capture, columns) in chunk.iter().zip(&columns) {
@@ -284,7 +261,7 @@ fn insert_captures(
         }
         statement.execute(params.as_slice()).map_err(&db_error)?;
     }
-    trim_capture(connection, captures.len(), capture_sequence)
+    trim_capture(connection, captures.len(), capture_log)
 }
 
 /// Deletes the oldest capture steps beyond the bound, at most twice as many as the batch just
@@ -307,7 +284,7 @@ fn trim_capture(
 pub(super) fn apply_changes(
     connection: &mut Connection,
     changes: &[ChangeInput],
-    capture_sequence: &CaptureLog,
+    capture_log: &CaptureLog,
 ) -> Result<Vec<ApplyOutcome>, StateError> {
     let db_error = sqlite_error("apply changes");
     // Range checks first: nothing is written when any change is out of range.
@@ -385,7 +362,7 @@ pub(super) fn apply_changes(
         execute(&tx, &sql.0, &params).map_err(&db_error)?;
     }
     let captures: Vec<&CaptureRow> = plan.captures.iter().collect();
-    insert_captures(&tx, &captures, capture_sequence)?;
+    insert_captures(&tx, &captures, capture_log)?;
     tx.commit().map_err(&db_error)?;
     Ok(plan.outcomes)
 }
@@ -404,6 +381,16 @@ pub(super) struct CaptureLog {
 }
 
 impl CaptureLog {
+    /// A log whose last allocated sequence is `last_sequence`, with no bound yet.
+    pub(super) fn new(last_sequence: i64) -> Self {
+        Self { sequence: AtomicI64::new(last_sequence), max_steps: AtomicI64::new(0) }
+    }
+
+    /// Allocates the next capture sequence.
+    pub(super) fn next_sequence(&self) -> i64 {
+        self.sequence.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
     /// After `n_added` steps: the sequence through which steps are beyond the bound, and how
     /// many of them to delete now (twice the batch, so a backlog shrinks), or `None`.
     pub(super) fn trim_window(&self, n_added: usize) -> Option<(i64, i64)> {
@@ -416,6 +403,3 @@ impl CaptureLog {
         (through > 0).then_some((through, limit))
     }
 }
-
-/// A shared handle to the [`CaptureLog`].
-pub(super) type CaptureSequence = Arc<CaptureLog>;

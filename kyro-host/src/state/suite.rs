@@ -951,6 +951,12 @@ fn trace_at(trace_id: String, at_ms: i64, captured: bool) -> TraceRow {
     }
 }
 
+/// When the stored capture steps were taken, oldest first (at most 100).
+async fn captured_times(store: &StateStore) -> Vec<i64> {
+    let steps = store.recent_capture(100).await.expect("capture");
+    steps.iter().map(|step| step.row.captured_at_ms).collect()
+}
+
 fn capture(step_type: &str, body: &str) -> CaptureRow {
     CaptureRow {
         step_type: step_type.to_owned(),
@@ -1080,14 +1086,7 @@ pub(super) async fn retention_prunes_old_evidence_and_caps_the_capture(url: &str
     // Traces before 200, feedback before 100, capture before 100, and at most 3 steps.
     let pruned = store.prune_evidence(200, 100, 100, 3).await.expect("prune");
     assert_eq!((pruned.traces, pruned.feedback, pruned.capture_steps), (2, 1, 3));
-    let left: Vec<i64> = store
-        .recent_capture(10)
-        .await
-        .expect("capture")
-        .iter()
-        .map(|step| step.row.captured_at_ms)
-        .collect();
-    assert_eq!(left, [300, 400, 500]);
+    assert_eq!(captured_times(&store).await, [300, 400, 500]);
     let counts = store.evidence_counts().await.expect("counts");
     assert_eq!((counts.traces, counts.feedback, counts.capture_steps), (4, 2, 3));
     assert_eq!(store.feedback_since(150, 10).await.expect("feedback").len(), 1);
@@ -1112,8 +1111,7 @@ pub(super) async fn retention_deletes_across_chunks(url: &str) {
     );
     let counts = store.evidence_counts().await.expect("counts");
     assert_eq!((counts.traces, counts.capture_steps), (100, 20));
-    let oldest_left = store.recent_capture(20).await.expect("capture")[0].row.captured_at_ms;
-    assert_eq!(oldest_left, n_rows - 20);
+    assert_eq!(captured_times(&store).await, ((n_rows - 20)..n_rows).collect::<Vec<_>>());
     let again = store.prune_evidence(n_rows - 100, 0, 50, 20).await.expect("prune again");
     assert_eq!((again.traces, again.feedback, again.capture_steps), (0, 0, 0));
     store.close().await;
@@ -1135,13 +1133,6 @@ pub(super) async fn a_bounded_capture_is_trimmed_as_it_is_written(url: &str) {
     assert_eq!(stored().await, 11, "eight added, sixteen trimmed");
     store.put_traces(&(29..35).map(trace).collect::<Vec<_>>()).await.expect("put six");
     assert_eq!(stored().await, 5, "down to the bound");
-    let kept: Vec<i64> = store
-        .recent_capture(10)
-        .await
-        .expect("capture")
-        .iter()
-        .map(|step| step.row.captured_at_ms)
-        .collect();
-    assert_eq!(kept, [30, 31, 32, 33, 34], "the newest are kept");
+    assert_eq!(captured_times(&store).await, [30, 31, 32, 33, 34], "the newest are kept");
     store.close().await;
 }
