@@ -190,6 +190,7 @@ impl ChangeTarget {
 
 /// What kind of change happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ChangeType {
     /// Content changed.
     ContentUpdated,

@@ -324,6 +324,7 @@ pub struct SearchHit {
 
 /// What a mutation did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum MutationOutcome {
     /// A new document was written.
     Inserted,

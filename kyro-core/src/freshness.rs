@@ -9,6 +9,7 @@ use crate::scope::validate_identifier;
 
 /// How strongly a retrieve must prove its context fresh.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum FreshnessMode {
     /// Serve only with proof; otherwise `stale_blocked`.
     Strict,
@@ -47,6 +48,7 @@ impl std::str::FromStr for FreshnessMode {
 
 /// Who owns the changes to a store's data, and so what evidence of freshness exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OwnershipMode {
     /// Writes go through KyroDB; the connector's mutation ACK is the evidence.
     WriteThrough,

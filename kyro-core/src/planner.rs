@@ -2,384 +2,33 @@
 //!
 //! The host gathers facts (the store's ownership and certification, what the durable ledger
 //! says, the reuse cache's entry, the connector's answer) and passes them in as values; the
-//! planner says whether to block, reuse or fetch, which backend items to prune as stale, and what
-//! the packet's status, warnings and diagnostics are. It never does IO and never reads a clock:
-//! the contract's §6 is implemented here and only here.
+//! planner says whether to block, reuse or fetch ([`decide`]), and once the backend answered,
+//! what is served ([`settle`]): which items, which are pruned as stale, the packet's status,
+//! warnings and diagnostics, and whether the answer may be reused. It never does IO and never
+//! reads a clock: the contract's §6 is implemented here and only here. The serving path and the
+//! replay simulator (`crate::replay`) both call these functions, so a counterfactual replay
+//! decides exactly as serving did.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use serde::{Deserialize, Serialize};
 
-use serde::Serialize;
+use crate::freshness::{FreshnessMode, OwnershipMode};
 
-use crate::change::{ChangeScope, ChangeTarget, ChangeType};
-use crate::document::{DocumentId, Metadata, Revision};
-use crate::freshness::{FreshnessMode, OwnershipMode, Watermark};
-
+mod cache;
+mod fingerprint;
+mod settle;
 #[cfg(test)]
 mod tests;
 
-/// A stable 64-bit fingerprint (FNV-1a over length-prefixed fields), printed as 16 hex digits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub struct Fingerprint(pub u64);
-
-impl std::fmt::Display for Fingerprint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:016x}", self.0)
-    }
-}
-
-/// Builds a [`Fingerprint`] field by field. Each field is length-prefixed, so `("ab", "c")` and
-/// `("a", "bc")` differ, and absent optional fields differ from empty ones.
-#[derive(Debug, Clone)]
-pub struct Fingerprinter {
-    state: u64,
-}
-
-impl Default for Fingerprinter {
-    fn default() -> Self {
-        Self { state: 0xcbf2_9ce4_8422_2325 }
-    }
-}
-
-impl Fingerprinter {
-    fn bytes(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.state ^= u64::from(*byte);
-            self.state = self.state.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-
-    /// Adds one field.
-    pub fn field(&mut self, value: &str) -> &mut Self {
-        self.bytes(&(value.len() as u64).to_le_bytes());
-        self.bytes(value.as_bytes());
-        self
-    }
-
-    /// Adds one optional field; `None` is distinct from every string.
-    pub fn optional(&mut self, value: Option<&str>) -> &mut Self {
-        match value {
-            Some(value) => {
-                self.bytes(&[1]);
-                self.field(value)
-            }
-            None => {
-                self.bytes(&[0]);
-                self
-            }
-        }
-    }
-
-    /// The fingerprint so far.
-    pub fn finish(&self) -> Fingerprint {
-        Fingerprint(self.state)
-    }
-}
-
-/// One item as the reuse cache keeps it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CachedItem {
-    /// The document id.
-    pub id: DocumentId,
-    /// The similarity the backend reported.
-    pub score: f32,
-    /// The content, when the request asked for it.
-    pub content: Option<String>,
-    /// The metadata.
-    pub metadata: Metadata,
-    /// The source revision, when the store keeps one.
-    pub revision: Option<Revision>,
-    /// The store's row watermark, when it has one.
-    pub watermark: Option<Watermark>,
-    /// When the backend returned it (milliseconds since the epoch).
-    pub retrieved_at_ms: i64,
-}
-
-/// A reusable answer for one scope fingerprint.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CacheEntry {
-    /// The items, ranked.
-    pub items: Vec<CachedItem>,
-    /// The runtime generation the answer was fetched at.
-    pub generation: u64,
-    /// The tenant it belongs to.
-    pub tenant_id: String,
-    /// The namespace it belongs to.
-    pub namespace: String,
-    /// The store it came from.
-    pub store_id: String,
-    /// The generation of the first change that covered it; a covered entry is never reused
-    /// as fresh, only as flagged stale context (eventual, or balanced when the backend fails).
-    pub invalidated_at: Option<u64>,
-}
-
-impl CacheEntry {
-    fn is_covered_by(&self, invalidation: &Invalidation) -> bool {
-        match invalidation {
-            Invalidation::All => true,
-            Invalidation::Tenant { tenant_id } => &self.tenant_id == tenant_id,
-            Invalidation::Namespace { tenant_id, namespace } => {
-                &self.namespace == namespace
-                    && tenant_id.as_ref().is_none_or(|tenant_id| &self.tenant_id == tenant_id)
-            }
-            Invalidation::Document { tenant_id, namespace, doc_id } => {
-                &self.tenant_id == tenant_id
-                    && &self.namespace == namespace
-                    && self.items.iter().any(|item| item.id.as_str() == doc_id)
-            }
-            Invalidation::Store { store_id } => &self.store_id == store_id,
-        }
-    }
-}
-
-/// Which cache entries a change covers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub enum Invalidation {
-    /// Every entry.
-    All,
-    /// Every entry of a tenant.
-    Tenant {
-        /// The tenant.
-        tenant_id: String,
-    },
-    /// Every entry of a namespace, in one tenant or in all.
-    Namespace {
-        /// The tenant, when the change names one.
-        tenant_id: Option<String>,
-        /// The namespace.
-        namespace: String,
-    },
-    /// Every entry holding one document.
-    Document {
-        /// The tenant.
-        tenant_id: String,
-        /// The namespace.
-        namespace: String,
-        /// The document id.
-        doc_id: String,
-    },
-    /// Every entry from one store.
-    Store {
-        /// The store id.
-        store_id: String,
-    },
-}
-
-impl Invalidation {
-    /// What a change of this kind to `target` covers: as [`Invalidation::for_target`], except
-    /// that a document change that may reorder results (see
-    /// [`crate::change::ChangeType::may_reorder_results`]) covers its whole namespace.
-    pub fn for_change(target: &ChangeTarget, scope: &ChangeScope, kind: ChangeType) -> Self {
-        match (target, &scope.tenant_id, &scope.namespace) {
-            (ChangeTarget::Document { .. }, Some(tenant_id), Some(namespace))
-                if kind.may_reorder_results() =>
-            {
-                Self::Namespace { tenant_id: Some(tenant_id.clone()), namespace: namespace.clone() }
-            }
-            _ => Self::for_target(target, scope),
-        }
-    }
-
-    /// What a change event or invalidation target covers. Policy and bundle changes cover their
-    /// tenant (or everything): the cache cannot tell which answers a policy shaped.
-    pub fn for_target(target: &ChangeTarget, scope: &ChangeScope) -> Self {
-        let tenant_or_all =
-            || scope.tenant_id.clone().map_or(Self::All, |tenant_id| Self::Tenant { tenant_id });
-        match target {
-            ChangeTarget::Document { doc_id } => match (&scope.tenant_id, &scope.namespace) {
-                (Some(tenant_id), Some(namespace)) => Self::Document {
-                    tenant_id: tenant_id.clone(),
-                    namespace: namespace.clone(),
-                    doc_id: doc_id.clone(),
-                },
-                _ => tenant_or_all(),
-            },
-            ChangeTarget::Namespace { namespace } => {
-                Self::Namespace { tenant_id: scope.tenant_id.clone(), namespace: namespace.clone() }
-            }
-            ChangeTarget::Connector { connector_id } => {
-                Self::Store { store_id: connector_id.clone() }
-            }
-            ChangeTarget::Tenant { tenant_id } => Self::Tenant { tenant_id: tenant_id.clone() },
-            ChangeTarget::Bundle { .. } | ChangeTarget::Policy { .. } => tenant_or_all(),
-            ChangeTarget::All => Self::All,
-        }
-    }
-}
-
-/// A bounded, least-recently-used reuse cache keyed by scope fingerprint.
-///
-/// Entries are indexed by their namespace and by the documents they hold, so the common
-/// changes (to a document, or to one tenant's namespace) find the entries they cover without
-/// scanning the cache; coarser ones (a namespace in every tenant, a tenant, a store,
-/// everything) scan it.
-#[derive(Debug)]
-pub struct ReuseCache {
-    capacity: usize,
-    entries: HashMap<Fingerprint, (CacheEntry, u64)>,
-    recency: BTreeMap<u64, Fingerprint>,
-    next_tick: u64,
-    by_document: HashMap<DocumentRef, BTreeSet<Fingerprint>>,
-    by_namespace: HashMap<(String, String), BTreeSet<Fingerprint>>,
-}
-
-/// A document as the cache indexes it: tenant, namespace, id.
-type DocumentRef = (String, String, String);
-
-/// Marks the fresh entries among `listed` as invalidated at `generation`; returns how many.
-fn mark_listed(
-    entries: &mut HashMap<Fingerprint, (CacheEntry, u64)>,
-    listed: Option<&BTreeSet<Fingerprint>>,
-    generation: u64,
-) -> usize {
-    let mut n_invalidated = 0;
-    for fingerprint in listed.into_iter().flatten() {
-        if let Some((entry, _)) = entries.get_mut(fingerprint)
-            && entry.invalidated_at.is_none()
-        {
-            entry.invalidated_at = Some(generation);
-            n_invalidated += 1;
-        }
-    }
-    n_invalidated
-}
-
-/// Removes `fingerprint` from the set indexed under `key`, and the set once empty.
-fn unindex<K: std::hash::Hash + Eq>(
-    index: &mut HashMap<K, BTreeSet<Fingerprint>>,
-    key: &K,
-    fingerprint: Fingerprint,
-) {
-    if let Some(listed) = index.get_mut(key) {
-        listed.remove(&fingerprint);
-        if listed.is_empty() {
-            index.remove(key);
-        }
-    }
-}
-
-fn document_refs(entry: &CacheEntry) -> impl Iterator<Item = DocumentRef> + '_ {
-    entry
-        .items
-        .iter()
-        .map(|item| (entry.tenant_id.clone(), entry.namespace.clone(), item.id.as_str().to_owned()))
-}
-
-impl ReuseCache {
-    /// An empty cache holding at most `capacity` entries (at least one).
-    pub fn new(capacity: usize) -> Self {
-        Self {
-            capacity: capacity.max(1),
-            entries: HashMap::new(),
-            recency: BTreeMap::new(),
-            next_tick: 0,
-            by_document: HashMap::new(),
-            by_namespace: HashMap::new(),
-        }
-    }
-
-    /// The entry for `fingerprint` when it was cached for this tenant, namespace and store,
-    /// marked as recently used. The scope is compared, not trusted to the fingerprint: an
-    /// entry is never served across tenants, whatever two requests hash to.
-    pub fn get_scoped(
-        &mut self,
-        fingerprint: Fingerprint,
-        tenant_id: &str,
-        namespace: &str,
-        store_id: &str,
-    ) -> Option<&CacheEntry> {
-        self.get(fingerprint).filter(|entry| {
-            entry.tenant_id == tenant_id
-                && entry.namespace == namespace
-                && entry.store_id == store_id
-        })
-    }
-
-    /// The entry for `fingerprint`, marked as recently used.
-    pub fn get(&mut self, fingerprint: Fingerprint) -> Option<&CacheEntry> {
-        let tick = self.next_tick;
-        let (_, last_used) = self.entries.get_mut(&fingerprint)?;
-        self.recency.remove(last_used);
-        *last_used = tick;
-        self.recency.insert(tick, fingerprint);
-        self.next_tick += 1;
-        self.entries.get(&fingerprint).map(|(entry, _)| entry)
-    }
-
-    /// Stores an entry, evicting the least recently used one when full.
-    pub fn insert(&mut self, fingerprint: Fingerprint, entry: CacheEntry) {
-        self.remove(fingerprint);
-        while self.entries.len() >= self.capacity {
-            let Some((_, oldest)) = self.recency.pop_first() else { break };
-            self.remove(oldest);
-        }
-        let tick = self.next_tick;
-        self.next_tick += 1;
-        self.recency.insert(tick, fingerprint);
-        for document in document_refs(&entry) {
-            self.by_document.entry(document).or_default().insert(fingerprint);
-        }
-        self.by_namespace
-            .entry((entry.tenant_id.clone(), entry.namespace.clone()))
-            .or_default()
-            .insert(fingerprint);
-        self.entries.insert(fingerprint, (entry, tick));
-    }
-
-    fn remove(&mut self, fingerprint: Fingerprint) {
-        let Some((entry, last_used)) = self.entries.remove(&fingerprint) else { return };
-        self.recency.remove(&last_used);
-        for document in document_refs(&entry) {
-            unindex(&mut self.by_document, &document, fingerprint);
-        }
-        unindex(&mut self.by_namespace, &(entry.tenant_id, entry.namespace), fingerprint);
-    }
-
-    /// Marks every fresh entry the change covers as invalidated at `generation` and returns how
-    /// many it marked.
-    pub fn invalidate(&mut self, invalidation: &Invalidation, generation: u64) -> usize {
-        match invalidation {
-            // Every listed entry ends up invalidated, and an invalidated entry is never marked
-            // again, so the list is taken out of the index: a busy namespace's next change
-            // walks only the entries cached since.
-            Invalidation::Document { tenant_id, namespace, doc_id } => {
-                let document = (tenant_id.clone(), namespace.clone(), doc_id.clone());
-                let holders = self.by_document.remove(&document);
-                mark_listed(&mut self.entries, holders.as_ref(), generation)
-            }
-            Invalidation::Namespace { tenant_id: Some(tenant_id), namespace } => {
-                let key = (tenant_id.clone(), namespace.clone());
-                let members = self.by_namespace.remove(&key);
-                mark_listed(&mut self.entries, members.as_ref(), generation)
-            }
-            _ => self.invalidate_by_scan(invalidation, generation),
-        }
-    }
-
-    /// [`ReuseCache::invalidate`] by looking at every entry.
-    fn invalidate_by_scan(&mut self, invalidation: &Invalidation, generation: u64) -> usize {
-        let mut n_invalidated = 0;
-        for (entry, _) in self.entries.values_mut() {
-            if entry.invalidated_at.is_none() && entry.is_covered_by(invalidation) {
-                entry.invalidated_at = Some(generation);
-                n_invalidated += 1;
-            }
-        }
-        n_invalidated
-    }
-
-    /// How many entries it holds.
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// Whether it holds nothing.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-}
+pub use cache::{CacheEntry, CachedItem, Invalidation, ReuseCache};
+pub use fingerprint::{Fingerprint, Fingerprinter, encode_filter};
+pub use settle::{
+    Answer, Backend, BackendFailed, CheckedHits, DocumentFacts, ExecutionPath, ItemSource,
+    ItemVerdict, LedgerAfter, Omission, OmissionReason, PacketStatus, SettleInput, Settlement,
+    ShortAnswer, StalePruned, assess_item, check_hits, packet_status, settle,
+};
 
 /// The contract's diagnostic codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DiagnosticCode {
     /// Stale reuse was served (eventual, or balanced fallback).
@@ -415,6 +64,33 @@ pub enum DiagnosticCode {
 }
 
 impl DiagnosticCode {
+    /// The contract's snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::StaleReuseServed => "stale_reuse_served",
+            Self::WatermarkUnavailable => "watermark_unavailable",
+            Self::WatermarkGenerationFallback => "watermark_generation_fallback",
+            Self::WatermarkGenerationLag => "watermark_generation_lag",
+            Self::WatermarkGenerationAhead => "watermark_generation_ahead",
+            Self::WatermarkLookupFailed => "watermark_lookup_failed",
+            Self::ConnectorCapabilityMismatch => "connector_capability_mismatch",
+            Self::ConnectorScopeViolation => "connector_scope_violation",
+            Self::ProofValidationFailed => "proof_validation_failed",
+            Self::StrictEvidenceUnavailable => "strict_evidence_unavailable",
+            Self::GenerationAdvancedDuringRetrieval => "generation_advanced_during_retrieval",
+            Self::PlannerStatePersistenceFailed => "planner_state_persistence_failed",
+            Self::RequiredGenerationUnsatisfied => "required_generation_unsatisfied",
+            Self::ContextGuardRejected => "context_guard_rejected",
+            Self::TombstonePruned => "tombstone_pruned",
+        }
+    }
+
+    /// Whether this code, among a decision's notes, makes the answer degraded: it is served,
+    /// but with weaker evidence than was asked for.
+    pub fn degrades(self) -> bool {
+        matches!(self, Self::ConnectorCapabilityMismatch | Self::RequiredGenerationUnsatisfied)
+    }
+
     /// Whether this code makes the freshness proof invalid rather than merely weaker.
     pub fn invalidates_proof(self) -> bool {
         matches!(
@@ -429,7 +105,7 @@ impl DiagnosticCode {
 }
 
 /// How serious a note is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// For the record.
@@ -438,6 +114,17 @@ pub enum Severity {
     Warning,
     /// The answer could not be given.
     Error,
+}
+
+impl Severity {
+    /// The contract's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Info => "info",
+            Self::Warning => "warning",
+            Self::Error => "error",
+        }
+    }
 }
 
 /// A diagnostic with its human message; warnings in the packet are the messages of the
@@ -453,7 +140,11 @@ pub struct Note {
 }
 
 impl Note {
-    fn new(code: DiagnosticCode, severity: Severity, message: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        code: DiagnosticCode,
+        severity: Severity,
+        message: impl Into<String>,
+    ) -> Self {
         Self { code, severity, message: message.into() }
     }
 }
@@ -604,153 +295,16 @@ pub fn decide(
     Decision { served_mode: served, action, notes }
 }
 
-/// What the ledger acknowledged about one document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DocumentFacts {
-    /// The generation of the latest acknowledged change to it.
-    pub generation: u64,
-    /// The revision that change named.
-    pub revision: Option<String>,
-    /// The store watermark a write-through ACK reported.
-    pub watermark: Option<u64>,
-    /// Whether it was deleted or unpublished.
-    pub tombstone: bool,
-    /// The change event's timestamp, in milliseconds since the epoch.
-    pub event_timestamp_ms: Option<i64>,
-}
-
-/// What to do with one backend item.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ItemVerdict {
-    /// Nothing acknowledged about it is newer than what the store returned.
-    Keep,
-    /// Older than what the ledger acknowledged: never served in strict or balanced.
-    Stale {
-        /// Why, for the omission's detail.
-        detail: String,
-        /// The generation of the change it is older than.
-        stale_at_generation: u64,
-        /// Whether the acknowledged change was a deletion.
-        tombstone: bool,
-    },
-}
-
-/// Compares two revisions: numerically when both are integers, otherwise equality only.
-fn revision_at_least(actual: &str, acknowledged: &str) -> bool {
-    match (actual.parse::<u128>(), acknowledged.parse::<u128>()) {
-        (Ok(actual), Ok(acknowledged)) => actual >= acknowledged,
-        _ => actual == acknowledged,
+/// Marks a cached entry invalidated when a document it holds changed after it was filled:
+/// `document_generations` are the ledger's generations of the entry's documents (those the
+/// ledger knows). A change to a held document that the cache did not see (another host, or a
+/// change applied before this entry was filled but acknowledged later) is caught here.
+pub fn refresh_entry(mut entry: CacheEntry, document_generations: &[u64]) -> CacheEntry {
+    if let Some(&newest) = document_generations.iter().max()
+        && newest > entry.generation
+        && entry.invalidated_at.is_none()
+    {
+        entry.invalidated_at = Some(newest);
     }
-}
-
-/// Checks one backend item against what the ledger acknowledged for its document.
-///
-/// Evidence, strongest first: the acknowledged revision against the item's revision; the store
-/// watermark a write-through ACK reported against the item's row watermark; the change event's
-/// timestamp against the row's watermark (microseconds). Evidence the item cannot be compared
-/// with prunes it: it cannot be proven fresh. A tombstone
-/// prunes the item unless the item carries a revision newer than the deletion's.
-pub fn assess_item(
-    revision: Option<&Revision>,
-    watermark: Option<Watermark>,
-    facts: &DocumentFacts,
-) -> ItemVerdict {
-    let stale = |detail: String| ItemVerdict::Stale {
-        detail,
-        stale_at_generation: facts.generation,
-        tombstone: facts.tombstone,
-    };
-    if facts.tombstone {
-        // Only evidence of a newer write than the deletion brings the document back.
-        let newer_revision = matches!((revision, &facts.revision), (Some(actual), Some(deleted))
-            if actual.as_str() != deleted && revision_at_least(actual.as_str(), deleted));
-        let newer_watermark = matches!((watermark, facts.watermark), (Some(actual), Some(deleted)) if actual.value() > deleted);
-        return if newer_revision || newer_watermark {
-            ItemVerdict::Keep
-        } else {
-            stale("the document was deleted or unpublished".to_owned())
-        };
-    }
-    // Compare like with like: revisions when both sides have one, then store watermarks.
-    if let (Some(actual), Some(acknowledged)) = (revision, &facts.revision) {
-        return if revision_at_least(actual.as_str(), acknowledged) {
-            ItemVerdict::Keep
-        } else {
-            stale(format!(
-                "revision {} is older than the acknowledged {acknowledged}",
-                actual.as_str()
-            ))
-        };
-    }
-    if let (Some(actual), Some(acknowledged)) = (watermark, facts.watermark) {
-        return if actual.value() >= acknowledged {
-            ItemVerdict::Keep
-        } else {
-            stale(format!(
-                "store watermark {} is older than the acknowledged {acknowledged}",
-                actual.value()
-            ))
-        };
-    }
-    if let Some(acknowledged) = &facts.revision {
-        return stale(format!(
-            "the store returned no revision; revision {acknowledged} was acknowledged"
-        ));
-    }
-    if let Some(acknowledged) = facts.watermark {
-        return stale(format!(
-            "the store returned no watermark; watermark {acknowledged} was acknowledged"
-        ));
-    }
-    if let Some(timestamp_ms) = facts.event_timestamp_ms {
-        let acknowledged_micros = u64::try_from(timestamp_ms).unwrap_or(0).saturating_mul(1000);
-        return match watermark {
-            Some(actual) if actual.value() >= acknowledged_micros => ItemVerdict::Keep,
-            _ => stale("the change event carries no revision and the row predates it".to_owned()),
-        };
-    }
-    stale(
-        "a change was acknowledged without revision or timestamp; the item cannot be proven newer"
-            .to_owned(),
-    )
-}
-
-/// A packet's status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PacketStatus {
-    /// Everything asked for, proven fresh for the served mode.
-    Complete,
-    /// Fresh, but items were pruned or the backend returned fewer than asked.
-    Partial,
-    /// Served with weaker evidence than asked for (stale fallback, downgrade, unsatisfied generation).
-    Degraded,
-    /// Refused: freshness could not be proven.
-    StaleBlocked,
-}
-
-impl PacketStatus {
-    /// The contract's snake_case name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Complete => "complete",
-            Self::Partial => "partial",
-            Self::Degraded => "degraded",
-            Self::StaleBlocked => "stale_blocked",
-        }
-    }
-}
-
-/// The packet status from what happened.
-pub fn packet_status(blocked: bool, degraded: bool, n_pruned: usize, short: bool) -> PacketStatus {
-    if blocked {
-        PacketStatus::StaleBlocked
-    } else if degraded {
-        PacketStatus::Degraded
-    } else if n_pruned > 0 || short {
-        PacketStatus::Partial
-    } else {
-        PacketStatus::Complete
-    }
+    entry
 }

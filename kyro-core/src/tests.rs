@@ -153,3 +153,34 @@ fn rfc3339_formats_utc_instants() {
     assert_eq!(rfc3339_millis(1_795_651_199_999), "2026-11-25T23:59:59.999Z");
     assert_eq!(rfc3339_millis(-1), "1969-12-31T23:59:59.999Z");
 }
+
+#[test]
+fn rfc3339_parses_what_it_formats_and_refuses_the_rest_without_panicking() {
+    use crate::time::{parse_rfc3339_millis, rfc3339_millis};
+    for ms in [0, 1_767_323_045_123, -86_400_000, 951_782_400_000] {
+        assert_eq!(parse_rfc3339_millis(&rfc3339_millis(ms)), Some(ms), "{ms}");
+    }
+    let parse = parse_rfc3339_millis;
+    assert_eq!(parse("2026-01-02T03:04:05Z"), Some(1_767_323_045_000));
+    assert_eq!(parse("2026-01-02T03:04:05.5Z"), Some(1_767_323_045_500));
+    assert_eq!(parse("2026-01-02T03:04:05.123456789Z"), Some(1_767_323_045_123));
+    assert_eq!(parse("2026-01-02T04:04:05+01:00"), Some(1_767_323_045_000));
+    assert_eq!(parse("2026-01-02t02:04:05-01:00"), Some(1_767_323_045_000));
+    for bad in [
+        "",
+        "2026-01-02",
+        "2026-01-02T03:04:05",
+        "2026-01-02T03:04:05+0100",
+        "2026-01-02T03:04:05+0é00",
+        "2026-01-02T03:04:05.Z",
+        "2026-02-30T03:04:05Z",
+        "2026-13-02T03:04:05Z",
+        "2026-01-02T24:04:05Z",
+        "2026-01-02T03:04:05+24:00",
+        "é026-01-02T03:04:05Z",
+        "2026-01-02T03:04:05Zjunk",
+        "２０２６-01-02T03:04:05Z",
+    ] {
+        assert_eq!(parse(bad), None, "{bad:?}");
+    }
+}

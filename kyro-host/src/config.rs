@@ -1,5 +1,6 @@
-//! `kyro.toml`: the host's configuration, parsed strictly (unknown keys refused), validated
-//! without IO, and only then used to open anything.
+//! `kyro.toml`: the host's configuration, parsed strictly (unknown keys refused) and validated
+//! before anything is opened. Validation reads the secrets the file names (environment
+//! variables, secret files): that is its only IO, and no message ever contains a secret.
 //!
 //! ```toml
 //! listen = "127.0.0.1:7070"
@@ -353,87 +354,17 @@ impl HostConfig {
             return Err(invalid("shadow_session_ttl_secs", "must be at least 1"));
         }
         let max_shadow_sessions = self.max_shadow_sessions.unwrap_or(8);
-        let tokens = |plane: &str,
-                      tokens: &[TokenConfig]|
-         -> Result<Vec<ValidatedToken>, ConfigError> {
-            let mut validated = Vec::new();
-            for (idx, token) in tokens.iter().enumerate() {
-                let key = format!("tokens.{plane}[{idx}]");
-                let text = token.token.resolve(&format!("{key}.token"), base)?;
-                if text.len() < 16 {
-                    return Err(invalid(format!("{key}.token"), "must be at least 16 characters"));
-                }
-                let tenants = match &token.tenants {
-                    Some(tenants) if tenants.is_empty() => {
-                        return Err(invalid(
-                            format!("{key}.tenants"),
-                            "must list at least one tenant, or be left out",
-                        ));
-                    }
-                    Some(tenants) => Some(tenants.iter().cloned().collect()),
-                    None => None,
-                };
-                validated.push(ValidatedToken { token: text, tenants });
-            }
-            Ok(validated)
-        };
-        let data_tokens = tokens("data", &self.tokens.data)?;
-        let observability_tokens = tokens("observability", &self.tokens.observability)?;
-        let admin_tokens = tokens("admin", &self.tokens.admin)?;
+        let data_tokens = validate_tokens("data", &self.tokens.data, base)?;
+        let observability_tokens =
+            validate_tokens("observability", &self.tokens.observability, base)?;
+        let admin_tokens = validate_tokens("admin", &self.tokens.admin, base)?;
         if data_tokens.is_empty() {
             return Err(invalid("tokens.data", "needs at least one token"));
         }
         let mut stores = Vec::new();
         let mut ids = BTreeSet::new();
         for (idx, store) in self.stores.into_iter().enumerate() {
-            let key = format!("stores[{idx}]");
-            kyro_core::validate_identifier("store id", &store.id, 256)
-                .map_err(|err| invalid(format!("{key}.id"), err.to_string()))?;
-            if !ids.insert(store.id.clone()) {
-                return Err(invalid(
-                    format!("{key}.id"),
-                    format!("store id {} is used twice", store.id),
-                ));
-            }
-            let ownership = store
-                .ownership_mode
-                .parse::<OwnershipMode>()
-                .map_err(|err| invalid(format!("{key}.ownership_mode"), err.to_string()))?;
-            if production && ownership == OwnershipMode::BestEffort {
-                return Err(invalid(
-                    format!("{key}.ownership_mode"),
-                    "best_effort stores cannot serve in production mode (no freshness evidence)",
-                ));
-            }
-            if store.namespaces.is_empty() {
-                return Err(invalid(
-                    format!("{key}.namespaces"),
-                    "must list namespaces, or [\"*\"] for all",
-                ));
-            }
-            let namespaces = if store.namespaces.iter().any(|namespace| namespace == "*") {
-                None
-            } else {
-                Some(store.namespaces.iter().cloned().collect())
-            };
-            let plugin = if store.plugin.is_absolute() {
-                store.plugin.clone()
-            } else {
-                base.join(&store.plugin)
-            };
-            let connector_config = serde_json::to_value(&store.config)
-                .map_err(|err| invalid(format!("{key}.config"), err.to_string()))?;
-            stores.push(ValidatedStore {
-                id: store.id,
-                plugin,
-                ownership,
-                namespaces,
-                certification_budget: Duration::from_secs(
-                    store.certification_budget_secs.unwrap_or(10).max(1),
-                ),
-                call_timeout: Duration::from_millis(store.call_timeout_ms.unwrap_or(5000).max(1)),
-                connector_config,
-            });
+            stores.push(validate_store(idx, store, production, base, &mut ids)?);
         }
         if stores.is_empty() {
             return Err(invalid("stores", "needs at least one [[stores]] entry"));
@@ -456,6 +387,84 @@ impl HostConfig {
             stores,
         })
     }
+}
+
+fn validate_tokens(
+    plane: &str,
+    tokens: &[TokenConfig],
+    base: &Path,
+) -> Result<Vec<ValidatedToken>, ConfigError> {
+    let mut validated = Vec::new();
+    for (idx, token) in tokens.iter().enumerate() {
+        let key = format!("tokens.{plane}[{idx}]");
+        let text = token.token.resolve(&format!("{key}.token"), base)?;
+        if text.len() < 16 {
+            return Err(invalid(format!("{key}.token"), "must be at least 16 characters"));
+        }
+        let tenants = match &token.tenants {
+            Some(tenants) if tenants.is_empty() => {
+                return Err(invalid(
+                    format!("{key}.tenants"),
+                    "must list at least one tenant, or be left out",
+                ));
+            }
+            Some(tenants) => Some(tenants.iter().cloned().collect()),
+            None => None,
+        };
+        validated.push(ValidatedToken { token: text, tenants });
+    }
+    Ok(validated)
+}
+
+fn validate_store(
+    idx: usize,
+    store: StoreConfig,
+    production: bool,
+    base: &Path,
+    ids: &mut BTreeSet<String>,
+) -> Result<ValidatedStore, ConfigError> {
+    let key = format!("stores[{idx}]");
+    kyro_core::validate_identifier("store id", &store.id, 256)
+        .map_err(|err| invalid(format!("{key}.id"), err.to_string()))?;
+    if !ids.insert(store.id.clone()) {
+        return Err(invalid(format!("{key}.id"), format!("store id {} is used twice", store.id)));
+    }
+    let ownership = store
+        .ownership_mode
+        .parse::<OwnershipMode>()
+        .map_err(|err| invalid(format!("{key}.ownership_mode"), err.to_string()))?;
+    if production && ownership == OwnershipMode::BestEffort {
+        return Err(invalid(
+            format!("{key}.ownership_mode"),
+            "best_effort stores cannot serve in production mode (no freshness evidence)",
+        ));
+    }
+    if store.namespaces.is_empty() {
+        return Err(invalid(
+            format!("{key}.namespaces"),
+            "must list namespaces, or [\"*\"] for all",
+        ));
+    }
+    let namespaces = if store.namespaces.iter().any(|namespace| namespace == "*") {
+        None
+    } else {
+        Some(store.namespaces.iter().cloned().collect())
+    };
+    let plugin =
+        if store.plugin.is_absolute() { store.plugin.clone() } else { base.join(&store.plugin) };
+    let connector_config = serde_json::to_value(&store.config)
+        .map_err(|err| invalid(format!("{key}.config"), err.to_string()))?;
+    Ok(ValidatedStore {
+        id: store.id,
+        plugin,
+        ownership,
+        namespaces,
+        certification_budget: Duration::from_secs(
+            store.certification_budget_secs.unwrap_or(10).max(1),
+        ),
+        call_timeout: Duration::from_millis(store.call_timeout_ms.unwrap_or(5000).max(1)),
+        connector_config,
+    })
 }
 
 /// Makes a relative `sqlite://` path absolute against the config directory, and checks the scheme.

@@ -13,7 +13,7 @@ use kyro_connector_sdk::guard::{GuardConfig, GuardedConnector};
 use kyro_connector_sdk::{Connector, ConnectorConfig};
 use kyro_e2e::{fixture_package, kyro_binary, plugin_path};
 use kyro_fixture_support::Defect;
-use kyro_host::certify::{capturing_host, certify_plugin};
+use kyro_host::stores::certify::{capturing_host, certify_plugin};
 use serde_json::Value;
 
 const DSN: &str = "postgres://kyro:s3cret-fixture-pass@127.0.0.1:5432/kyro";
@@ -93,7 +93,7 @@ fn certify_in_process(defect: Defect) -> Report {
     let raw_call =
         move |payload: &[u8]| kyro_connector_sdk::abi::dispatch_raw(raw.as_ref(), payload);
     let canary = "kyro-canary-in-process";
-    let canary_config = kyro_host::certify::canary_config(&config(), canary).unwrap();
+    let canary_config = kyro_host::stores::certify::canary_config(&config(), canary).unwrap();
     let open_canary = || -> kyro_connector_sdk::Result<Box<dyn Connector>> {
         let config = ConnectorConfig::from_json(canary_config.to_string());
         let connector =

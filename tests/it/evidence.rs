@@ -292,6 +292,8 @@ fn evidence_that_cannot_be_stored_fails_closed_and_health_names_it() {
     let packet = retrieve(&server, "acme", json!({}));
     let health = server.get("/v1/health/context", Some(ADMIN_TOKEN)).json();
     assert_eq!(health["evidence_failures"], json!([]), "{health}");
+    assert_eq!(health["feedback_retention"], "48h", "{health}");
+    let health = server.get("/v1/runtime/health", Some(ADMIN_TOKEN)).json();
     assert_eq!(health["retentions"]["feedback_retention_hours"], 48);
     assert_eq!(health["retentions"]["capture_retention_hours"], 24);
     assert_eq!(health["retentions"]["capture_max_steps"], 500);
@@ -436,7 +438,7 @@ fn a_running_host_keeps_the_capture_within_its_bound() {
         retrieve(&server, "acme", json!({}));
     }
     let stored = || {
-        let health = server.get("/v1/health/context", Some(ADMIN_TOKEN)).json();
+        let health = server.get("/v1/runtime/health", Some(ADMIN_TOKEN)).json();
         health["retentions"]["stored_capture_steps"].as_u64().unwrap()
     };
     // The writer trims as it writes, without waiting for the ten-second retention pass.

@@ -183,7 +183,9 @@ fn kyro_prunes_rows_older_than_an_acknowledged_change_event_on_pgvector() {
         "scoped to acme only"
     );
     // The source reports a change made now; the table still holds the hour-old row.
-    let now = kyro_host::api::rfc3339_ms(kyro_host::runtime::now_ms());
+    let now_ms =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+    let now = kyro_core::time::rfc3339_millis(i64::try_from(now_ms).unwrap());
     let ack = server.post(
         "/v1/events/change",
         DATA_TOKEN,
@@ -243,7 +245,7 @@ fn replicas_sharing_postgresql_state_share_one_generation_and_one_dedupe_ledger(
     );
     let first = KyroServer::start(&temp_dir("replica-a"), &config).unwrap();
     let second = KyroServer::start(&temp_dir("replica-b"), &config).unwrap();
-    let event = |id: &str| json!({ "target": { "type": "tenant", "tenant_id": "acme" }, "change_type": "access_policy_updated", "source_event_id": id });
+    let event = |id: &str| json!({ "target": { "type": "tenant", "tenant_id": "acme" }, "change_type": "access_policy_updated", "scope": {}, "source_event_id": id });
     let mut generations = Vec::new();
     for idx in 0..6 {
         let server = if idx % 2 == 0 { &first } else { &second };

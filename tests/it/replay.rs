@@ -218,6 +218,7 @@ fn a_stale_incident_is_reported_captured_replayed_and_counterfactually_undone() 
     // ... and leaves its own live state untouched.
     let health = candidate.get("/v1/health/context", Some(ADMIN_TOKEN)).json();
     assert_eq!(health["freshness_generation"], 0, "{health}");
+    let health = candidate.get("/v1/runtime/health", Some(ADMIN_TOKEN)).json();
     assert_eq!(health["retentions"]["stored_traces"], 0, "{health}");
     assert_eq!(health["retentions"]["stored_capture_steps"], 0, "{health}");
     let live_capture = capture(&candidate, None);

@@ -130,7 +130,7 @@ fn the_packet_and_trace_have_the_contract_shape() {
     }
     assert_eq!(trace["items_returned"], 2);
     assert!(trace["query_hash"].as_str().unwrap().parse::<u64>().is_ok());
-    assert!(trace["scope"]["metadata_filter_hash"].is_string());
+    assert!(trace["scope"]["metadata_filter_hash"].is_u64(), "{trace}");
     // The second identical strict retrieve is a reuse hit with the ledger check.
     let again = retrieve(&server, DATA_TOKEN, "acme", "strict").json();
     assert_eq!(again["meta"]["execution_path"], "context_reuse_hit");
@@ -225,7 +225,7 @@ fn a_replayed_source_event_id_returns_its_original_generation() {
     let other = server.post(
         "/v1/events/change",
         DATA_TOKEN,
-        &json!({ "target": { "type": "all" }, "change_type": "connector_resynced", "source_event_id": "evt-43" }),
+        &json!({ "target": { "type": "all" }, "change_type": "connector_resynced", "scope": {}, "source_event_id": "evt-43" }),
     );
     assert_eq!(
         other.json()["generation"].as_u64().unwrap(),
@@ -259,7 +259,7 @@ fn tenant_restricted_tokens_are_refused_for_other_tenants_on_every_route() {
         ),
         (
             "/v1/events/change",
-            json!({ "target": { "type": "all" }, "change_type": "deleted", "source_event_id": "y" }),
+            json!({ "target": { "type": "all" }, "change_type": "deleted", "scope": {}, "source_event_id": "y" }),
         ),
         (
             "/v1/context/invalidate",
@@ -393,7 +393,7 @@ fn the_ledger_survives_kill_9_with_its_generation_intact() {
         let ack = server.post(
             "/v1/events/change",
             DATA_TOKEN,
-            &json!({ "target": { "type": "tenant", "tenant_id": "acme" }, "change_type": "metadata_updated", "source_event_id": format!("evt-{idx}") }),
+            &json!({ "target": { "type": "tenant", "tenant_id": "acme" }, "change_type": "metadata_updated", "scope": {}, "source_event_id": format!("evt-{idx}") }),
         );
         last = ack.json()["generation"].as_u64().unwrap();
     }
@@ -404,7 +404,7 @@ fn the_ledger_survives_kill_9_with_its_generation_intact() {
     let replay = restarted.post(
         "/v1/events/change",
         DATA_TOKEN,
-        &json!({ "target": { "type": "tenant", "tenant_id": "acme" }, "change_type": "metadata_updated", "source_event_id": "evt-7" }),
+        &json!({ "target": { "type": "tenant", "tenant_id": "acme" }, "change_type": "metadata_updated", "scope": {}, "source_event_id": "evt-7" }),
     );
     assert_eq!(
         replay.json()["generation"],
@@ -414,14 +414,14 @@ fn the_ledger_survives_kill_9_with_its_generation_intact() {
     let next = restarted.post(
         "/v1/events/change",
         DATA_TOKEN,
-        &json!({ "target": { "type": "all" }, "change_type": "connector_resynced", "source_event_id": "after-crash" }),
+        &json!({ "target": { "type": "all" }, "change_type": "connector_resynced", "scope": {}, "source_event_id": "after-crash" }),
     );
     assert_eq!(next.json()["generation"], 21, "the generation never goes backwards");
     assert!(restarted.terminate(), "SIGTERM shuts down gracefully with exit status 0");
 }
 
 #[test]
-fn a_store_that_fails_certification_is_not_served_and_readyz_says_why() {
+fn a_store_that_fails_certification_is_not_served_and_the_runtime_health_says_why() {
     let stores = memory_store("good", Defect::None, "[\"support\"]")
         + &memory_store("broken", Defect::IgnoresNamespace, "[\"broken\"]");
     let server =
@@ -429,14 +429,14 @@ fn a_store_that_fails_certification_is_not_served_and_readyz_says_why() {
     assert!(server.startup_output.contains("REFUSED"), "{}", server.startup_output);
     let ready = server.get("/readyz", None);
     assert_eq!(ready.status, 503);
-    let ready = ready.json();
-    assert_eq!(ready["refused_stores"][0]["store"], "broken");
+    assert_eq!(ready.json(), json!({ "ready": false }), "readiness tells nothing more");
+    let health = server.get("/v1/runtime/health", Some(ADMIN_TOKEN)).json();
+    let broken = health["stores"].as_array().unwrap().iter().find(|store| store["id"] == "broken");
+    let broken = broken.unwrap_or_else(|| panic!("{health}"));
+    assert_eq!(broken["state"], "refused");
     assert!(
-        ready["refused_stores"][0]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("scope.search_excludes_other_namespace"),
-        "{ready}"
+        broken["reason"].as_str().unwrap().contains("scope.search_excludes_other_namespace"),
+        "{health}"
     );
     assert_eq!(server.get("/healthz", None).status, 200);
     let refused = server.post(

@@ -1,22 +1,25 @@
 //! Diagnosis as a table: traces and feedback in, exactly one kind out.
 
-use super::{FeedbackSignal, TraceFacts, diagnose};
+use super::{DiagnosisKind, FeedbackSignal, TraceFacts, diagnose};
+use crate::freshness::{FreshnessMode, OwnershipMode};
+use crate::planner::{DiagnosticCode, ExecutionPath, PacketStatus};
 
-fn facts(status: &str, path: &str, codes: &[&str]) -> TraceFacts {
+fn facts(status: PacketStatus, path: ExecutionPath, codes: &[DiagnosticCode]) -> TraceFacts {
     TraceFacts {
-        freshness_mode: "strict".to_owned(),
-        served_freshness_mode: "strict".to_owned(),
-        status: status.to_owned(),
-        execution_path: path.to_owned(),
-        diagnostic_codes: codes.iter().map(|code| (*code).to_owned()).collect(),
+        freshness_mode: FreshnessMode::Strict,
+        served_freshness_mode: FreshnessMode::Strict,
+        status,
+        execution_path: path,
+        diagnostic_codes: codes.to_vec(),
         n_stale_pruned: 0,
         n_items: 3,
+        backend_failed: false,
         degradation_reason: None,
-        ownership: Some("event_feed".to_owned()),
+        ownership: Some(OwnershipMode::EventFeed),
     }
 }
 
-fn check(trace: TraceFacts, feedback: &[FeedbackSignal], expect: &str) {
+fn check(trace: TraceFacts, feedback: &[FeedbackSignal], expect: DiagnosisKind) {
     let diagnosis = diagnose(&trace, feedback);
     assert_eq!(diagnosis.kind, expect, "{trace:?} with {feedback:?}");
     assert!(
@@ -28,57 +31,57 @@ fn check(trace: TraceFacts, feedback: &[FeedbackSignal], expect: &str) {
 
 #[test]
 fn each_kind_is_reached_by_its_trace() {
+    use DiagnosisKind as Kind;
+    use DiagnosticCode as Code;
+    use ExecutionPath::{BackendFetch as Fetch, ContextReuseHit as Reuse};
     use FeedbackSignal::{Irrelevant, Stale, Useful, WrongScope};
-    check(facts("complete", "backend_fetch", &[]), &[], "fresh_backend_fetch");
-    check(facts("complete", "backend_fetch", &[]), &[Useful], "fresh_backend_fetch");
-    check(facts("complete", "context_reuse_hit", &[]), &[], "cache_reuse_hit");
-    check(facts("complete", "backend_fetch", &[]), &[Stale], "feedback_reported_stale");
+    use PacketStatus::{Complete, Degraded, Partial, StaleBlocked};
+    check(facts(Complete, Fetch, &[]), &[], Kind::FreshBackendFetch);
+    check(facts(Complete, Fetch, &[]), &[Useful], Kind::FreshBackendFetch);
+    check(facts(Complete, Reuse, &[]), &[], Kind::CacheReuseHit);
+    check(facts(Complete, Fetch, &[]), &[Stale], Kind::FeedbackReportedStale);
+    check(facts(StaleBlocked, Fetch, &[]), &[Stale, WrongScope], Kind::FeedbackReportedStale);
+    check(facts(Complete, Fetch, &[]), &[WrongScope], Kind::FeedbackReportedWrongScope);
+    check(facts(Complete, Fetch, &[]), &[Irrelevant], Kind::FreshButIrrelevant);
     check(
-        facts("stale_blocked", "backend_fetch", &[]),
-        &[Stale, WrongScope],
-        "feedback_reported_stale",
-    );
-    check(facts("complete", "backend_fetch", &[]), &[WrongScope], "feedback_reported_wrong_scope");
-    check(facts("complete", "backend_fetch", &[]), &[Irrelevant], "fresh_but_irrelevant");
-    check(
-        facts("stale_blocked", "backend_fetch", &["strict_evidence_unavailable"]),
+        facts(StaleBlocked, Fetch, &[Code::StrictEvidenceUnavailable]),
         &[],
-        "strict_freshness_blocked",
+        Kind::StrictFreshnessBlocked,
     );
-    check(facts("stale_blocked", "backend_fetch", &[]), &[Irrelevant], "strict_freshness_blocked");
+    check(facts(StaleBlocked, Fetch, &[]), &[Irrelevant], Kind::StrictFreshnessBlocked);
     let downgraded = TraceFacts {
-        served_freshness_mode: "balanced".to_owned(),
-        ..facts("degraded", "backend_fetch", &["connector_capability_mismatch"])
+        served_freshness_mode: FreshnessMode::Balanced,
+        ..facts(Degraded, Fetch, &[Code::ConnectorCapabilityMismatch])
     };
-    check(downgraded, &[], "freshness_downgrade");
+    check(downgraded, &[], Kind::FreshnessDowngrade);
     check(
-        facts("partial", "backend_fetch", &["watermark_generation_lag"]),
+        facts(Partial, Fetch, &[Code::WatermarkGenerationLag]),
         &[],
-        "watermark_generation_lag",
+        Kind::WatermarkGenerationLag,
     );
     check(
-        facts("complete", "backend_fetch", &["watermark_generation_ahead"]),
+        facts(Complete, Fetch, &[Code::WatermarkGenerationAhead]),
         &[],
-        "watermark_generation_ahead",
+        Kind::WatermarkGenerationAhead,
     );
-    check(facts("degraded", "context_reuse_hit", &["stale_reuse_served"]), &[], "stale_fallback");
-    let unavailable = TraceFacts {
-        degradation_reason: Some("backend unavailable: timeout".to_owned()),
-        ..facts("degraded", "backend_fetch", &[])
-    };
-    check(unavailable, &[], "backend_unavailable");
-    let best_effort = TraceFacts {
-        ownership: Some("best_effort".to_owned()),
-        ..facts("complete", "backend_fetch", &[])
-    };
-    check(best_effort, &[], "weak_watermark_evidence");
+    check(facts(Degraded, Reuse, &[Code::StaleReuseServed]), &[], Kind::StaleFallback);
+    let unavailable = TraceFacts { backend_failed: true, ..facts(Degraded, Fetch, &[]) };
+    check(unavailable, &[], Kind::BackendUnavailable);
+    check(facts(Partial, Fetch, &[Code::WatermarkLookupFailed]), &[], Kind::BackendUnavailable);
+    let best_effort =
+        TraceFacts { ownership: Some(OwnershipMode::BestEffort), ..facts(Complete, Fetch, &[]) };
+    check(best_effort, &[], Kind::WeakWatermarkEvidence);
 }
 
 #[test]
 fn diagnoses_are_stable() {
     let stale = TraceFacts {
         n_stale_pruned: 1,
-        ..facts("partial", "backend_fetch", &["tombstone_pruned"])
+        ..facts(
+            PacketStatus::Partial,
+            ExecutionPath::BackendFetch,
+            &[DiagnosticCode::TombstonePruned],
+        )
     };
     insta::assert_yaml_snapshot!(diagnose(&stale, &[FeedbackSignal::Stale]));
 }

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::{
-    Action, CacheEntry, CachedItem, DocumentFacts, Fingerprinter, Invalidation, LedgerFacts,
-    ReuseCache, StoreFacts, assess_item, decide, packet_status,
+    Action, CacheEntry, CachedItem, DiagnosticCode, DocumentFacts, Fingerprinter, Invalidation,
+    LedgerFacts, ReuseCache, StoreFacts, assess_item, decide, packet_status,
 };
 use crate::change::{ChangeScope, ChangeTarget};
 use crate::{DocumentId, FreshnessMode, Metadata, OwnershipMode, Revision, Watermark};
@@ -378,4 +378,252 @@ fn packet_status_orders_blocked_degraded_partial_complete() {
     assert_eq!(packet_status(false, false, 1, false).as_str(), "partial");
     assert_eq!(packet_status(false, false, 0, true).as_str(), "partial");
     assert_eq!(packet_status(false, false, 0, false).as_str(), "complete");
+}
+
+/// The facts of one settlement scenario.
+struct Settle {
+    decision: super::Decision,
+    entry: Option<CacheEntry>,
+    backend: super::Backend,
+}
+
+fn settle_case(case: &Settle) -> Result<super::Settlement, super::BackendFailed> {
+    super::settle(super::SettleInput {
+        decision: &case.decision,
+        entry: case.entry.as_ref(),
+        generation: 10,
+        backend: &case.backend,
+        owner: ("acme", "support", "pg"),
+    })
+}
+
+fn decision(served_mode: FreshnessMode, action: Action) -> super::Decision {
+    super::Decision { served_mode, action, notes: Vec::new() }
+}
+
+fn item(id: &str, revision: Option<&str>) -> CachedItem {
+    CachedItem {
+        id: DocumentId::new(id).unwrap(),
+        revision: revision.map(|revision| Revision::new(revision).unwrap()),
+        ..entry(0, None).items[0].clone()
+    }
+}
+
+fn answered(items: Vec<CachedItem>, documents: &[(&str, &str, bool)]) -> super::Backend {
+    super::Backend::Answered(super::Answer {
+        hits: super::CheckedHits { items, ..super::CheckedHits::default() },
+        short: None,
+        ledger_after: Some(super::LedgerAfter {
+            current_generation: 10,
+            documents: documents
+                .iter()
+                .map(|(id, revision, tombstone)| {
+                    let facts = DocumentFacts {
+                        generation: 9,
+                        revision: Some((*revision).to_owned()),
+                        watermark: None,
+                        tombstone: *tombstone,
+                        event_timestamp_ms: None,
+                    };
+                    ((*id).to_owned(), facts)
+                })
+                .collect(),
+        }),
+    })
+}
+
+#[test]
+fn settlement_prunes_in_strict_flags_in_eventual_and_caches_only_clean_answers() {
+    use super::{ItemSource, PacketStatus};
+    let fetch = Action::Fetch { fallback: false };
+    let items = vec![item("doc-1", Some("1")), item("doc-2", Some("3"))];
+    let strict = settle_case(&Settle {
+        decision: decision(FreshnessMode::Strict, fetch),
+        entry: None,
+        backend: answered(items.clone(), &[("doc-1", "2", false)]),
+    })
+    .unwrap();
+    assert_eq!(strict.status, PacketStatus::Partial);
+    assert_eq!(strict.items.len(), 1);
+    assert_eq!(strict.stale_pruned[0].doc_id, "doc-1");
+    assert!(strict.cache_entry.is_none(), "an answer that pruned is not reused");
+
+    // Eventual serves the stale item, flagged, and never caches the answer: a later strict
+    // request with the same body must not reuse it.
+    let eventual = settle_case(&Settle {
+        decision: decision(FreshnessMode::Eventual, fetch),
+        entry: None,
+        backend: answered(items.clone(), &[("doc-1", "2", false)]),
+    })
+    .unwrap();
+    assert_eq!(eventual.items.len(), 2);
+    assert!(eventual.stale_pruned.is_empty());
+    assert_eq!(eventual.notes[0].code, DiagnosticCode::StaleReuseServed);
+    assert!(eventual.cache_entry.is_none(), "a stale verdict is never reusable");
+
+    let clean = settle_case(&Settle {
+        decision: decision(FreshnessMode::Strict, fetch),
+        entry: None,
+        backend: answered(items.clone(), &[("doc-1", "1", false)]),
+    })
+    .unwrap();
+    assert_eq!(clean.status, PacketStatus::Complete);
+    let cached = clean.cache_entry.expect("a clean strict answer is reusable");
+    assert_eq!((cached.generation, cached.items.len()), (10, 2));
+    assert!(clean.items.iter().all(|(_, source)| *source == ItemSource::Backend));
+
+    let deleted = settle_case(&Settle {
+        decision: decision(FreshnessMode::Balanced, fetch),
+        entry: None,
+        backend: answered(items, &[("doc-2", "3", true)]),
+    })
+    .unwrap();
+    assert_eq!(deleted.notes[0].code, DiagnosticCode::TombstonePruned);
+    assert_eq!(deleted.stale_pruned.len(), 1);
+}
+
+#[test]
+fn settlement_fails_closed_on_foreign_hits_unreadable_ledgers_and_failed_backends() {
+    use super::PacketStatus;
+    let fetch = Action::Fetch { fallback: true };
+    let foreign = super::Backend::Answered(super::Answer {
+        hits: super::CheckedHits {
+            items: vec![item("doc-1", None)],
+            scope_violation: true,
+            ..super::CheckedHits::default()
+        },
+        short: None,
+        ledger_after: Some(super::LedgerAfter::default()),
+    });
+    let refused = settle_case(&Settle {
+        decision: decision(FreshnessMode::Eventual, fetch),
+        entry: None,
+        backend: foreign,
+    })
+    .unwrap();
+    assert_eq!(refused.status, PacketStatus::StaleBlocked);
+    assert!(refused.items.is_empty() && refused.cache_entry.is_none());
+
+    let unreadable = super::Backend::Answered(super::Answer {
+        hits: super::CheckedHits { items: vec![item("doc-1", None)], ..Default::default() },
+        short: None,
+        ledger_after: None,
+    });
+    let strict = settle_case(&Settle {
+        decision: decision(FreshnessMode::Strict, fetch),
+        entry: None,
+        backend: unreadable.clone(),
+    })
+    .unwrap();
+    assert_eq!(strict.status, PacketStatus::StaleBlocked);
+    let balanced = settle_case(&Settle {
+        decision: decision(FreshnessMode::Balanced, fetch),
+        entry: None,
+        backend: unreadable,
+    })
+    .unwrap();
+    assert_eq!((balanced.items.len(), balanced.cache_entry.is_none()), (1, true));
+
+    let failed = super::Backend::Failed { kind: "unavailable".to_owned() };
+    let fallback = settle_case(&Settle {
+        decision: decision(FreshnessMode::Balanced, fetch),
+        entry: Some(entry(3, Some(4))),
+        backend: failed.clone(),
+    })
+    .unwrap();
+    assert_eq!(fallback.status, PacketStatus::Degraded);
+    assert_eq!(fallback.execution_path, super::ExecutionPath::ContextReuseHit);
+    assert!(
+        settle_case(&Settle {
+            decision: decision(FreshnessMode::Strict, Action::Fetch { fallback: false }),
+            entry: Some(entry(3, Some(4))),
+            backend: failed,
+        })
+        .is_err()
+    );
+}
+
+#[test]
+fn a_short_answer_is_partial_and_never_cached() {
+    let backend = super::Backend::Answered(super::Answer {
+        hits: super::CheckedHits { items: vec![item("doc-1", None)], ..Default::default() },
+        short: Some(super::ShortAnswer { requested: 5, returned: 1 }),
+        ledger_after: Some(super::LedgerAfter::default()),
+    });
+    let short = settle_case(&Settle {
+        decision: decision(FreshnessMode::Strict, Action::Fetch { fallback: false }),
+        entry: None,
+        backend,
+    })
+    .unwrap();
+    assert_eq!(short.status, super::PacketStatus::Partial);
+    assert!(short.short && short.cache_entry.is_none());
+    assert_eq!(short.omissions[0].reason, super::OmissionReason::RankCutoff);
+}
+
+#[test]
+fn checked_hits_refuse_a_foreign_scope_duplicates_and_overflow() {
+    use crate::{Scope, SearchHit, StoredDocument};
+    let home = Scope::new("acme", "support").unwrap();
+    let hit = |scope: &Scope, id: &str, score: f32| SearchHit {
+        document: StoredDocument {
+            scope: scope.clone(),
+            id: DocumentId::new(id).unwrap(),
+            content: Some("text".to_owned()),
+            metadata: Metadata::default(),
+            revision: None,
+            watermark: None,
+        },
+        score,
+    };
+    let clean = super::check_hits(
+        &home,
+        2,
+        false,
+        vec![
+            hit(&home, "a", 0.9),
+            hit(&home, "a", 0.8),
+            hit(&home, "b", 0.7),
+            hit(&home, "c", 0.6),
+        ],
+        1,
+    );
+    assert_eq!(clean.items.len(), 2);
+    assert_eq!(clean.rejected.len(), 2);
+    assert!(!clean.scope_violation && clean.items.iter().all(|item| item.content.is_none()));
+    let other = Scope::new("globex", "support").unwrap();
+    let leaked =
+        super::check_hits(&home, 5, true, vec![hit(&home, "a", 0.9), hit(&other, "x", 0.8)], 1);
+    assert!(leaked.scope_violation);
+    assert_eq!(leaked.notes[0].code, DiagnosticCode::ConnectorScopeViolation);
+    let unordered =
+        super::check_hits(&home, 5, true, vec![hit(&home, "a", 0.1), hit(&home, "b", 0.9)], 1);
+    assert_eq!(unordered.notes[0].code, DiagnosticCode::ContextGuardRejected);
+}
+
+#[test]
+fn filter_fingerprints_are_canonical_and_distinct() {
+    use crate::{FilterExpr, FilterKey, FilterValue, RuntimeFilter};
+    let key = |name: &str| FilterKey::new(name).unwrap();
+    let value = |text: &str| FilterValue::new(text).unwrap();
+    let fingerprint = |root: FilterExpr| {
+        Fingerprinter::default().filter(Some(&RuntimeFilter::new(root).unwrap())).finish()
+    };
+    let in_ab = FilterExpr::In { key: key("lang"), values: vec![value("a"), value("b")] };
+    let in_ba =
+        FilterExpr::In { key: key("lang"), values: vec![value("b"), value("a"), value("b")] };
+    assert_eq!(fingerprint(in_ab.clone()), fingerprint(in_ba), "in is a set");
+    let exact = FilterExpr::Exact { key: key("lang"), value: value("a") };
+    assert_ne!(fingerprint(in_ab.clone()), fingerprint(exact.clone()));
+    assert_ne!(
+        fingerprint(FilterExpr::And(vec![exact.clone()])),
+        fingerprint(FilterExpr::Or(vec![exact.clone()]))
+    );
+    let range = |min: f64| FilterExpr::Range { key: key("year"), min: Some(min), max: None };
+    assert_eq!(fingerprint(range(0.0)), fingerprint(range(-0.0)));
+    assert_ne!(fingerprint(range(1.0)), fingerprint(range(2.0)));
+    assert_ne!(
+        Fingerprinter::default().filter(None).finish(),
+        Fingerprinter::default().filter(Some(&RuntimeFilter::new(exact).unwrap())).finish()
+    );
 }

@@ -1,12 +1,13 @@
 //! Replay scenarios: simulation against the planner, interventions, and the step diff.
 
 use super::*;
+use crate::planner::ItemSource;
 
 fn change(step_index: u64, event: &str, doc: Option<(&str, &str)>) -> SimStep {
     SimStep {
         step_index,
         label: format!("change {event}"),
-        step_type: "change_event".to_owned(),
+        step_type: StepType::ChangeEvent,
         plan: StepPlan::Change {
             source_event_id: Some(event.to_owned()),
             scope_keys: vec!["namespace:acme/support".to_owned()],
@@ -39,13 +40,13 @@ fn retrieve(
     SimStep {
         step_index,
         label: "retrieve acme/support".to_owned(),
-        step_type: "retrieve".to_owned(),
+        step_type: StepType::Retrieve,
         plan: StepPlan::Retrieve {
             fingerprint: 7,
-            requested_mode: mode.to_owned(),
+            requested_mode: mode.parse().unwrap(),
             production: false,
             store_id: "pg".to_owned(),
-            ownership: "event_feed".to_owned(),
+            ownership: OwnershipMode::EventFeed,
             required_generation,
             read_keys: vec!["namespace:acme/support".to_owned(), "all".to_owned()],
             tenant_id: "acme".to_owned(),
@@ -58,7 +59,7 @@ fn retrieve(
                     watermark: None,
                 })
                 .collect(),
-            short: false,
+            short: None,
         },
     }
 }
@@ -66,7 +67,7 @@ fn retrieve(
 fn statuses(records: &[ReplayRecord]) -> Vec<(u64, String, u64)> {
     records
         .iter()
-        .map(|record| (record.step_index, record.status.clone(), record.generation))
+        .map(|record| (record.step_index, record.status.as_str().to_owned(), record.generation))
         .collect()
 }
 
@@ -96,8 +97,8 @@ fn an_item_older_than_the_acknowledged_revision_is_pruned_only_after_the_change(
         retrieve(2, "strict", None, &[("doc-1", "1"), ("doc-2", "1")]),
     ];
     let baseline = simulate(&PrimerState::default(), &steps);
-    assert_eq!(baseline[0].status, "complete");
-    assert_eq!(baseline[2].status, "partial");
+    assert_eq!(baseline[0].status, StepStatus::Complete);
+    assert_eq!(baseline[2].status, StepStatus::Partial);
     assert_eq!(baseline[2].observed.stale_pruned, vec!["doc-1".to_owned()]);
     // Moving the change after the last retrieve removes the pruning.
     let moved =
@@ -108,7 +109,9 @@ fn an_item_older_than_the_acknowledged_revision_is_pruned_only_after_the_change(
     let delta = diff(&baseline, &counterfactual);
     assert_eq!(delta.status_deltas.get("partial->complete"), Some(&1));
     // The retrieve now reuses the first answer.
-    assert!(counterfactual[1].observed.items.iter().all(|item| item.source == "context_reuse"));
+    assert!(
+        counterfactual[1].observed.items.iter().all(|item| item.source == ItemSource::ContextReuse)
+    );
 }
 
 #[test]
@@ -119,8 +122,8 @@ fn eventual_serves_a_stale_entry_and_flags_it() {
         retrieve(2, "eventual", None, &[("doc-1", "1")]),
     ];
     let records = simulate(&PrimerState::default(), &steps);
-    assert_eq!(records[2].status, "degraded");
-    assert_eq!(records[2].observed.items[0].source, "context_reuse");
+    assert_eq!(records[2].status, StepStatus::Degraded);
+    assert_eq!(records[2].observed.items[0].source, ItemSource::ContextReuse);
     assert_eq!(records[2].observed.warnings.len(), 1);
 }
 
@@ -170,7 +173,7 @@ fn identical_runs_diff_empty_and_every_field_is_compared() {
     assert!(same.identical);
     assert_eq!(same.steps_compared, 2);
     let mut changed = records.clone();
-    changed[1].observed.served_mode = Some("eventual".to_owned());
+    changed[1].observed.served_mode = Some(FreshnessMode::Eventual);
     changed[1].observed.items.clear();
     changed.push(ReplayRecord { step_index: 9, ..records[0].clone() });
     let delta = diff(&records, &changed);

@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 
 use crate::config::ValidatedConfig;
-use crate::runtime::{Runtime, Session};
+use crate::runtime::Runtime;
+use crate::runtime::session::Session;
 use crate::state::StateStore;
 use crate::stores::register_all;
 
@@ -19,7 +20,7 @@ use crate::stores::register_all;
 ///
 /// An invalid configuration (naming the key), an unreachable state store, or, in production
 /// mode, any store that was refused.
-pub async fn build_runtime(config_path: &Path) -> anyhow::Result<Arc<Runtime>> {
+pub(crate) async fn build_runtime(config_path: &Path) -> anyhow::Result<Arc<Runtime>> {
     let config = ValidatedConfig::load(config_path)?;
     let state = Arc::new(
         StateStore::open(&config.state_url).await.context("failed to open the state store")?,
@@ -74,7 +75,7 @@ pub async fn build_runtime(config_path: &Path) -> anyhow::Result<Arc<Runtime>> {
 /// # Errors
 ///
 /// The address cannot be bound.
-pub async fn serve(runtime: Arc<Runtime>) -> anyhow::Result<()> {
+pub(crate) async fn serve(runtime: Arc<Runtime>) -> anyhow::Result<()> {
     let listener = bind(&runtime).await?;
     serve_on(listener, runtime).await
 }
@@ -84,7 +85,7 @@ pub async fn serve(runtime: Arc<Runtime>) -> anyhow::Result<()> {
 /// # Errors
 ///
 /// The address cannot be bound.
-pub async fn bind(runtime: &Runtime) -> anyhow::Result<tokio::net::TcpListener> {
+pub(crate) async fn bind(runtime: &Runtime) -> anyhow::Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(runtime.config.listen)
         .await
         .with_context(|| format!("failed to listen on {}", runtime.config.listen))
@@ -95,7 +96,7 @@ pub async fn bind(runtime: &Runtime) -> anyhow::Result<tokio::net::TcpListener> 
 /// # Errors
 ///
 /// The server failed.
-pub async fn serve_on(
+pub(crate) async fn serve_on(
     listener: tokio::net::TcpListener,
     runtime: Arc<Runtime>,
 ) -> anyhow::Result<()> {
@@ -104,7 +105,7 @@ pub async fn serve_on(
     let _ = writeln!(std::io::stderr().lock(), "kyro listening on http://{address}");
     let retention = Arc::clone(&runtime);
     let pruner = tokio::spawn(async move { prune_evidence_forever(&retention).await });
-    let app = crate::server::router(runtime);
+    let app = crate::http::router(runtime);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
@@ -125,7 +126,7 @@ async fn prune_evidence_forever(runtime: &Runtime) {
     let mut ticks: u64 = 0;
     loop {
         if ticks.is_multiple_of(60) {
-            let n_orphans = crate::runtime::remove_orphaned_shadow_dirs();
+            let n_orphans = crate::runtime::shadow::remove_orphaned_shadow_dirs();
             if n_orphans > 0 {
                 tracing::info!(n_orphans, "removed shadow-session state of stopped hosts");
             }

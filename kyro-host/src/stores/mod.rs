@@ -1,6 +1,11 @@
-//! Store registration: every configured store is loaded, opened and certified before it may
-//! serve. A store that fails certification (or whose plugin does not declare the configured
-//! ownership mode) is never registered; the reason is kept for health and `/readyz`.
+//! Stores: every configured store is loaded, opened and certified before it may serve
+//! (`certify` holds what this shares with `kyro certify`). A store that fails certification (or
+//! whose plugin does not declare the configured ownership mode) is never registered; the reason
+//! is kept for the operator's health route and the startup output.
+//!
+//! This layer sits below the runtime: it imports only `config`.
+
+pub mod certify;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,7 +17,7 @@ use kyro_connector_sdk::loader::{self, Plugin};
 use kyro_connector_sdk::{CapabilityManifest, Connector, ConnectorConfig, HostContext, LogLevel};
 use kyro_core::OwnershipMode;
 
-use crate::certify::{canary_config, plugin_identity, resolve_secrets};
+use self::certify::{canary_config, plugin_identity, resolve_secrets};
 use crate::config::ValidatedStore;
 
 /// A store that passed certification and serves.
@@ -174,7 +179,7 @@ fn certify(
         |config: &serde_json::Value| -> kyro_connector_sdk::Result<Box<dyn Connector>> {
             let opened = plugin.open(
                 &ConnectorConfig::from_json(config.to_string()),
-                crate::certify::capturing_host(log_lines),
+                certify::capturing_host(log_lines),
             )?;
             let guarded = GuardedConnector::new(
                 "canary",

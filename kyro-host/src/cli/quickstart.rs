@@ -13,15 +13,19 @@ use anyhow::Context;
 use kyro_core::{Document, DocumentId, Metadata, Revision, Scope};
 use serde_json::{Value, json};
 
-use crate::api::{ChangeEvent, ContextPacket, RetrieveRequest, ScopeDto, TargetDto};
 use crate::runtime::Runtime;
+use crate::runtime::mutations::Mutation;
+use crate::runtime::principal::Principal;
+use crate::wire::change::{ChangeEvent, ChangeScopeDto, TargetDto};
+use crate::wire::packet::ContextPacket;
+use crate::wire::request::{RetrieveRequest, ScopeDto};
 
 /// The dimension of the tour's hashed embeddings.
-pub const DIMENSION: usize = 64;
+pub(crate) const DIMENSION: usize = 64;
 
 /// Feature-hashed embedding of `text`: lowercase words, FNV-hashed into `DIMENSION` buckets,
 /// normalized.
-pub fn embed(text: &str) -> Vec<f32> {
+pub(crate) fn embed(text: &str) -> Vec<f32> {
     let mut vector = vec![0.0_f32; DIMENSION];
     for word in
         text.split(|character: char| !character.is_alphanumeric()).filter(|word| word.len() > 2)
@@ -85,7 +89,7 @@ const CORPUS: &[(&str, &str, &str, &str)] = &[
 /// # Errors
 ///
 /// It is not there; the message says how to build it.
-pub fn default_plugin() -> anyhow::Result<PathBuf> {
+pub(crate) fn default_plugin() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe().context("failed to locate the kyro executable")?;
     let dir = exe.parent().context("the kyro executable has no directory")?;
     let file = format!(
@@ -111,7 +115,7 @@ fn token() -> String {
 /// # Errors
 ///
 /// The directory cannot be written.
-pub fn write_config(
+pub(crate) fn write_config(
     dir: &Path,
     plugin: &Path,
     listen: &str,
@@ -135,7 +139,7 @@ pub fn write_config(
     Ok((path, data_token, admin_token))
 }
 
-fn retrieve_request(tenant: &str, query: &str, mode: &str) -> RetrieveRequest {
+fn retrieve_request(tenant: &str, query: &str, mode: kyro_core::FreshnessMode) -> RetrieveRequest {
     RetrieveRequest {
         query_embedding: embed(query).into_iter().map(f64::from).collect(),
         query_text: Some(query.to_owned()),
@@ -152,22 +156,22 @@ fn retrieve_request(tenant: &str, query: &str, mode: &str) -> RetrieveRequest {
         },
         filters: None,
         top_k: Some(3),
-        freshness_mode: Some(mode.to_owned()),
+        freshness_mode: Some(mode),
         required_generation: None,
         include_content: Some(true),
     }
 }
 
 /// A packet, printed for people.
-pub fn describe_packet(packet: &ContextPacket) -> String {
+pub(crate) fn describe_packet(packet: &ContextPacket) -> String {
     let mut text = format!(
         "  status {}  path {}  served {} (asked {})  generation {}  proof {}\n",
-        packet.status,
-        packet.meta.execution_path,
-        packet.freshness.served_mode,
-        packet.freshness.requested_mode,
+        packet.status.as_str(),
+        packet.meta.execution_path.as_str(),
+        packet.freshness.served_mode.as_str(),
+        packet.freshness.requested_mode.as_str(),
         packet.freshness.generation,
-        packet.meta.proof_diagnostics.proof_status,
+        packet.meta.proof_diagnostics.proof_status.as_str(),
     );
     for item in &packet.items {
         text.push_str(&format!(
@@ -182,7 +186,7 @@ pub fn describe_packet(packet: &ContextPacket) -> String {
         text.push_str(&format!(
             "    omitted {} ({}): {}\n",
             omission.id,
-            omission.reason,
+            omission.reason.as_str(),
             omission.detail.as_deref().unwrap_or("")
         ));
     }
@@ -222,7 +226,8 @@ async fn upsert(
             "revision": revision,
         },
     });
-    runtime.mutate(&runtime.live, scope, Some(document), id, body.to_string()).await?;
+    let mutation = Mutation { scope, id, document: Some(document), raw_body: body.to_string() };
+    runtime.mutate(&runtime.live, &Principal::unrestricted(), mutation).await?;
     Ok(())
 }
 
@@ -231,7 +236,9 @@ async fn upsert(
 /// # Errors
 ///
 /// Any step the runtime refuses.
-pub async fn tour(runtime: &Arc<Runtime>, out: &mut dyn Write) -> anyhow::Result<()> {
+pub(crate) async fn tour(runtime: &Arc<Runtime>, out: &mut dyn Write) -> anyhow::Result<()> {
+    use kyro_core::FreshnessMode::{Balanced, Strict};
+    let principal = Principal::unrestricted();
     writeln!(
         out,
         "\n1. Loading {} documents for tenants acme and globex (write-through, ACK-verified)",
@@ -245,12 +252,14 @@ pub async fn tour(runtime: &Arc<Runtime>, out: &mut dyn Write) -> anyhow::Result
         out,
         "\n2. A scoped retrieve for tenant acme: \"{query}\" (balanced). Globex's refund policy never appears."
     )?;
-    let packet =
-        runtime.retrieve(&runtime.live, retrieve_request("acme", query, "balanced"), None).await?;
+    let packet = runtime
+        .retrieve(&runtime.live, &principal, retrieve_request("acme", query, Balanced), None)
+        .await?;
     write!(out, "{}", describe_packet(&packet))?;
     writeln!(out, "\n   The same question again is served from the reuse cache:")?;
-    let packet =
-        runtime.retrieve(&runtime.live, retrieve_request("acme", query, "strict"), None).await?;
+    let packet = runtime
+        .retrieve(&runtime.live, &principal, retrieve_request("acme", query, Strict), None)
+        .await?;
     write!(out, "{}", describe_packet(&packet))?;
     writeln!(
         out,
@@ -258,8 +267,8 @@ pub async fn tour(runtime: &Arc<Runtime>, out: &mut dyn Write) -> anyhow::Result
     )?;
     let event = ChangeEvent {
         target: TargetDto::Document { doc_id: "refund-policy".to_owned() },
-        change_type: "content_updated".to_owned(),
-        scope: crate::api::ChangeScopeDto {
+        change_type: kyro_core::change::ChangeType::ContentUpdated,
+        scope: ChangeScopeDto {
             tenant_id: Some("acme".to_owned()),
             namespace: Some("support".to_owned()),
             connector_id: None,
@@ -269,9 +278,7 @@ pub async fn tour(runtime: &Arc<Runtime>, out: &mut dyn Write) -> anyhow::Result
         timestamp: None,
     };
     let body: Value = serde_json::to_value(&event)?;
-    let result = runtime
-        .change_event(&runtime.live, event.validate()?, event.source_event_id.clone(), &body)
-        .await?;
+    let result = runtime.change_event(&runtime.live, &principal, event.validate()?, &body).await?;
     writeln!(
         out,
         "   acknowledged at generation {} ({} reuse entries invalidated)",
@@ -281,8 +288,9 @@ pub async fn tour(runtime: &Arc<Runtime>, out: &mut dyn Write) -> anyhow::Result
         out,
         "\n4. A strict retrieve refuses the stale reuse and prunes the store's stale revision 1:"
     )?;
-    let packet =
-        runtime.retrieve(&runtime.live, retrieve_request("acme", query, "strict"), None).await?;
+    let packet = runtime
+        .retrieve(&runtime.live, &principal, retrieve_request("acme", query, Strict), None)
+        .await?;
     write!(out, "{}", describe_packet(&packet))?;
     writeln!(
         out,
@@ -297,14 +305,20 @@ pub async fn tour(runtime: &Arc<Runtime>, out: &mut dyn Write) -> anyhow::Result
         "2",
     )
     .await?;
-    let packet =
-        runtime.retrieve(&runtime.live, retrieve_request("acme", query, "balanced"), None).await?;
+    let packet = runtime
+        .retrieve(&runtime.live, &principal, retrieve_request("acme", query, Balanced), None)
+        .await?;
     write!(out, "{}", describe_packet(&packet))?;
     Ok(())
 }
 
 /// The closing instructions, with a ready-to-run `curl`.
-pub fn instructions(listen: &str, data_token: &str, admin_token: &str, config: &Path) -> String {
+pub(crate) fn instructions(
+    listen: &str,
+    data_token: &str,
+    admin_token: &str,
+    config: &Path,
+) -> String {
     let body = json!({
         "query_embedding": embed("how long do refunds take"),
         "scope": { "tenant_id": "acme", "namespace": "support", "embedding_model_id": "quickstart-hashing-64" },

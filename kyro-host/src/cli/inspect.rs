@@ -8,50 +8,50 @@ use serde::Serialize;
 
 /// The inspection of one plugin file, as printed by `kyro plugin inspect --json`.
 #[derive(Debug, Serialize)]
-pub struct PluginInspection {
+pub(crate) struct PluginInspection {
     /// The file.
-    pub path: String,
+    pub(crate) path: String,
     /// SHA-256 of the file, hex.
     pub sha256: String,
     /// The plugin's name.
-    pub name: String,
+    pub(crate) name: String,
     /// The plugin's version.
-    pub version: String,
+    pub(crate) version: String,
     /// What it connects to.
-    pub description: String,
+    pub(crate) description: String,
     /// The SDK version it was built with.
-    pub sdk_version: String,
+    pub(crate) sdk_version: String,
     /// The connector ABI version it was built for.
-    pub abi_version: String,
+    pub(crate) abi_version: String,
     /// The most it can declare.
-    pub capabilities: CapabilitiesView,
+    pub(crate) capabilities: CapabilitiesView,
 }
 
 /// A capability manifest in report form.
 #[derive(Debug, Serialize)]
-pub struct CapabilitiesView {
+pub(crate) struct CapabilitiesView {
     /// Declared operations beyond describe and health.
-    pub operations: Vec<&'static str>,
+    pub(crate) operations: Vec<&'static str>,
     /// Ownership modes it can back.
-    pub ownership_modes: Vec<&'static str>,
+    pub(crate) ownership_modes: Vec<&'static str>,
     /// Its watermark kind.
-    pub watermark_kind: &'static str,
+    pub(crate) watermark_kind: &'static str,
     /// Filterable keys, or `["*"]` for any valid key.
-    pub filterable_keys: Vec<String>,
+    pub(crate) filterable_keys: Vec<String>,
     /// Dimension, when fixed by the plugin.
-    pub dimension: Option<u32>,
+    pub(crate) dimension: Option<u32>,
     /// Distance, when fixed by the plugin.
-    pub distance: Option<&'static str>,
+    pub(crate) distance: Option<&'static str>,
     /// Hard caps.
-    pub max_top_k: u32,
+    pub(crate) max_top_k: u32,
     /// Most ids in one fetch.
-    pub max_fetch_ids: u32,
+    pub(crate) max_fetch_ids: u32,
     /// Largest request, in bytes.
-    pub max_request_bytes: u64,
+    pub(crate) max_request_bytes: u64,
     /// Largest response, in bytes.
-    pub max_response_bytes: u64,
+    pub(crate) max_response_bytes: u64,
     /// Most filter nodes.
-    pub max_filter_nodes: u32,
+    pub(crate) max_filter_nodes: u32,
 }
 
 impl From<&CapabilityManifest> for CapabilitiesView {
@@ -82,7 +82,7 @@ impl From<&CapabilityManifest> for CapabilitiesView {
 /// # Errors
 ///
 /// The plugin could not be loaded; the error is one line naming the problem.
-pub fn inspect(path: &Path) -> Result<PluginInspection, LoadError> {
+pub(crate) fn inspect(path: &Path) -> Result<PluginInspection, LoadError> {
     loader::load(path).map(|plugin| PluginInspection::from(&plugin))
 }
 
@@ -104,7 +104,7 @@ impl From<&Plugin> for PluginInspection {
 
 impl PluginInspection {
     /// The human-readable form.
-    pub fn to_text(&self) -> String {
+    pub(crate) fn to_text(&self) -> String {
         let capabilities = &self.capabilities;
         let list =
             |items: &[&str]| if items.is_empty() { "none".to_owned() } else { items.join(", ") };

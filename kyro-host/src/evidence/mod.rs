@@ -1,0 +1,58 @@
+//! The evidence layer: what the runtime recorded, read back and turned into reports (proof
+//! report and bundle, root cause, trace diagnosis), the capture export, replay diff,
+//! counterfactual replay, shadow sessions and `kyro replay`.
+//!
+//! Reports are computed from stored traces, feedback and capture and redacted for whoever is
+//! looking ([`redaction::Redactor`] takes the caller's principal): they never carry content,
+//! embeddings, tokens, feedback comments or request bodies, and the trace and tenant ids of
+//! tenants the caller may not see become keys. The capture export is the one admin document
+//! that carries request bodies, because replaying needs them. This layer knows nothing of HTTP.
+
+pub(crate) mod capture;
+pub(crate) mod facts;
+pub(crate) mod proofs;
+pub(crate) mod redaction;
+pub(crate) mod replay;
+pub(crate) mod root_cause;
+pub(crate) mod traces;
+
+use crate::runtime::error::{RuntimeError, RuntimeResult};
+use crate::runtime::principal::Principal;
+
+/// The most steps, primer entries, interventions or incidents one request may carry.
+pub(crate) const MAX_ENTRIES: usize = 2000;
+/// The most recent traces or steps one report reads.
+pub(crate) const MAX_RECENT: usize = 1000;
+
+/// `recent`, defaulted and checked.
+pub(crate) fn recent_param(recent: Option<usize>, default: usize) -> RuntimeResult<usize> {
+    let recent = recent.unwrap_or(default);
+    if !(1..=MAX_RECENT).contains(&recent) {
+        return Err(RuntimeError::invalid(format!("recent must be 1..{MAX_RECENT}, got {recent}")));
+    }
+    Ok(recent)
+}
+
+/// Refuses a list longer than [`MAX_ENTRIES`].
+pub(crate) fn check_count(field: &str, count: usize) -> RuntimeResult<()> {
+    if count > MAX_ENTRIES {
+        return Err(RuntimeError::invalid(format!(
+            "{field} has {count} entries, allowed is at most {MAX_ENTRIES}"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a report's `tenant_id` filter and that the caller may see that tenant.
+pub(crate) fn confine_tenant_filter(
+    principal: &Principal,
+    tenant_id: Option<&str>,
+) -> RuntimeResult<()> {
+    let Some(tenant_id) = tenant_id else { return Ok(()) };
+    kyro_core::validate_identifier(
+        "tenant_id",
+        tenant_id,
+        kyro_core::limits::MAX_SCOPE_FIELD_BYTES,
+    )?;
+    principal.confine(tenant_id)
+}
