@@ -1,9 +1,10 @@
 //! Checking the live catalog against the configuration when the connector opens.
 //!
 //! A store that does not match its configuration is refused with a `Configuration` error that
-//! names what is wrong: a missing extension, table or column, a column of the wrong type, an
-//! embedding of another dimension, or (for write-through) no key on exactly
-//! (tenant, namespace, id). Every lookup binds the names it looks for as parameters.
+//! names what is wrong: a missing extension, table or column, a column of the wrong type, a scope
+//! or id column with a nondeterministic collation, an embedding of another dimension, or (for
+//! write-through) no key on exactly (tenant, namespace, id). Every lookup binds the names it looks
+//! for as parameters.
 //!
 //! It deliberately does not refuse a table without a vector index: that is slow, not wrong, so it
 //! is reported as a warning in the host's log instead.
@@ -54,6 +55,20 @@ pub enum CatalogError {
         expected: &'static str,
         /// The type the catalog has.
         actual: String,
+    },
+    /// A tenant, namespace or id column compares with a nondeterministic collation, under which
+    /// two different values can be equal: a case-insensitive one makes tenant `Acme` read
+    /// `acme`'s rows and overwrite them on upsert.
+    #[error(
+        "column {column} ({key}) uses the nondeterministic collation {collation}, under which different values compare equal (Acme and acme would share rows); give it a deterministic collation such as \"C\" or the database default"
+    )]
+    NondeterministicCollation {
+        /// The config key of the column's role.
+        key: &'static str,
+        /// The column, quoted.
+        column: String,
+        /// The collation, quoted.
+        collation: String,
     },
     /// The embedding column's `vector(N)` does not match `dimension`.
     #[error("column {column} (columns.embedding) is {actual}, but dimension is {expected}")]
@@ -157,10 +172,14 @@ pub(crate) async fn check(
         return Err(CatalogError::NotATable { table }.into());
     }
 
-    let columns: Vec<(String, String, i32, bool)> = sqlx::query_as(
+    // The last two columns are the column's collation and whether it is deterministic; a column
+    // without one (attcollation 0) or with the database default compares deterministically.
+    let columns: Vec<(String, String, i32, bool, Option<String>, bool)> = sqlx::query_as(
         "SELECT a.attname::text, t.typname::text, a.atttypmod, \
-                t.typnamespace = (SELECT extnamespace FROM pg_extension WHERE extname = 'vector') \
+                t.typnamespace = (SELECT extnamespace FROM pg_extension WHERE extname = 'vector'), \
+                co.collname::text, coalesce(co.collisdeterministic, true) \
          FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
+         LEFT JOIN pg_collation co ON co.oid = a.attcollation \
          WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped",
     )
     .bind(table_oid)
@@ -170,8 +189,8 @@ pub(crate) async fn check(
         columns
             .iter()
             .find(|(name, ..)| name == column.as_str())
-            .map(|(_, type_name, typmod, from_extension)| {
-                (type_name.as_str(), *typmod, *from_extension)
+            .map(|(_, type_name, typmod, from_extension, collation, deterministic)| {
+                (type_name.as_str(), *typmod, *from_extension, collation.as_deref(), *deterministic)
             })
             .ok_or_else(|| CatalogError::ColumnMissing {
                 key,
@@ -186,8 +205,18 @@ pub(crate) async fn check(
         ("columns.id", &columns_config.id),
         ("columns.content", &columns_config.content),
     ] {
-        let (type_name, ..) = column_type(key, column)?;
+        let (type_name, _, _, collation, deterministic) = column_type(key, column)?;
         expect_type(key, column, type_name, &["text", "varchar"], "text or varchar")?;
+        // Content is only returned, never compared; the three scope and key columns are compared
+        // in every statement's WHERE clause and in the upsert's conflict key.
+        if key != "columns.content" && !deterministic {
+            return Err(CatalogError::NondeterministicCollation {
+                key,
+                column: column.quoted(),
+                collation: quote(collation.unwrap_or_default()),
+            }
+            .into());
+        }
     }
     let (metadata_type, ..) = column_type("columns.metadata", &columns_config.metadata)?;
     expect_type("columns.metadata", &columns_config.metadata, metadata_type, &["jsonb"], "jsonb")?;
@@ -204,7 +233,7 @@ pub(crate) async fn check(
     } else {
         WatermarkType::Integer
     };
-    let (embedding_type, typmod, from_extension) =
+    let (embedding_type, typmod, from_extension, ..) =
         column_type("columns.embedding", &columns_config.embedding)?;
     if embedding_type != "vector" || !from_extension {
         return Err(CatalogError::WrongColumnType {

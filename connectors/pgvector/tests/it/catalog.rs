@@ -186,3 +186,60 @@ fn a_database_without_the_vector_extension_is_refused() {
     admin.execute(&format!("DROP DATABASE {database} WITH (FORCE)"));
     assert_refused(result, "the vector extension is not installed in this database");
 }
+
+/// A case-insensitive ICU collation, dropped on drop (after the tables that use it).
+struct CaseInsensitiveCollation {
+    db: Db,
+    name: String,
+}
+
+impl CaseInsensitiveCollation {
+    fn create() -> Self {
+        let db = Db::connect(&database_url());
+        let name = unique_name("kyro_it_ci");
+        db.execute(&format!(
+            "CREATE COLLATION {name} (provider = icu, locale = 'und-u-ks-level2', deterministic = false)"
+        ));
+        Self { db, name }
+    }
+}
+
+impl Drop for CaseInsensitiveCollation {
+    fn drop(&mut self) {
+        self.db.execute(&format!("DROP COLLATION IF EXISTS {}", self.name));
+    }
+}
+
+#[test]
+fn scope_and_id_columns_with_a_nondeterministic_collation_are_refused() {
+    let collation = CaseInsensitiveCollation::create();
+    // What the refusal prevents: under this collation two tenants are one.
+    assert_eq!(
+        collation.db.text(&format!("SELECT ('Acme' = 'acme' COLLATE {})::text", collation.name)),
+        Some("true".to_owned())
+    );
+    for (column, key) in
+        [("tenant_id", "columns.tenant"), ("namespace", "columns.namespace"), ("id", "columns.id")]
+    {
+        let table = TestTable::create_with(DIMENSION, |sql| {
+            sql.replace(
+                &format!("{column:<10} text        NOT NULL"),
+                &format!("{column} text COLLATE {} NOT NULL", collation.name),
+            )
+        });
+        for ownership_mode in ["write_through", "event_feed"] {
+            assert_refused(
+                table.open(serde_json::json!({ "ownership_mode": ownership_mode })),
+                &format!(
+                    "column \"{column}\" ({key}) uses the nondeterministic collation \"{}\"",
+                    collation.name
+                ),
+            );
+        }
+    }
+    // Content is never compared, so its collation does not matter.
+    let table = TestTable::create_with(DIMENSION, |sql| {
+        sql.replace("content    text", &format!("content text COLLATE {}", collation.name))
+    });
+    table.open(serde_json::json!({})).unwrap();
+}
