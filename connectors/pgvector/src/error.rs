@@ -57,7 +57,7 @@ fn classify(err: &sqlx::Error) -> (ErrorKind, String) {
             (kind, format!("database error {code}: {}", database.message()))
         }
         sqlx::Error::Io(io) => {
-            (ErrorKind::Unavailable, format!("cannot reach the database: {}", io.kind()))
+            (ErrorKind::Unavailable, format!("cannot reach the database: {}", io_reason(io)))
         }
         sqlx::Error::Tls(_) => (
             ErrorKind::Unavailable,
@@ -92,6 +92,13 @@ fn classify(err: &sqlx::Error) -> (ErrorKind, String) {
         }
         _ => (ErrorKind::Internal, "unexpected driver error".to_owned()),
     }
+}
+
+/// Why a connection failed: the I/O error's kind, or the system's own words when the kind says
+/// nothing (a host name that does not resolve is "uncategorized"). The caller redacts it.
+fn io_reason(io: &std::io::Error) -> String {
+    let kind = io.kind().to_string();
+    if kind == "uncategorized error" || kind == "other error" { io.to_string() } else { kind }
 }
 
 /// The kind for a SQLSTATE, by class (the first two characters) where the class decides.

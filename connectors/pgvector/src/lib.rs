@@ -151,9 +151,22 @@ impl ValidatedPgvectorConfig {
                     Ok(true)
                 })
             });
-        let pool = runtime
-            .block_on(pool_options.connect_with(connect_options))
-            .map_err(|err| redactor.store_error("connect", &err))?;
+        let pool = match runtime.block_on(pool_options.connect_with(connect_options.clone())) {
+            Ok(pool) => pool,
+            // The pool retries a refused or unresolvable connection until its timeout and then
+            // hides why; one direct attempt says why.
+            Err(sqlx::Error::PoolTimedOut) => {
+                let attempt = runtime.block_on(async {
+                    tokio::time::timeout(self.connect_timeout, connect_options.connect()).await
+                });
+                let cause = match attempt {
+                    Ok(Err(err)) => err,
+                    _ => sqlx::Error::PoolTimedOut,
+                };
+                return Err(redactor.store_error("connect", &cause));
+            }
+            Err(err) => return Err(redactor.store_error("connect", &err)),
+        };
         let catalog = runtime.block_on(catalog::check(&pool, &self)).map_err(|err| match err {
             catalog::CheckError::Store(err) => redactor.store_error("catalog check", &err),
             catalog::CheckError::Findings(findings) => findings.into_error(),

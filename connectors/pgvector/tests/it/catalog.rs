@@ -544,3 +544,21 @@ fn a_database_without_the_vector_extension_is_told_to_create_it() {
     assert_eq!(blocking(&findings), ["the vector extension", "table \"kyro_documents\""]);
     opened.unwrap();
 }
+
+#[test]
+fn a_server_that_cannot_be_reached_is_named_as_the_reason() {
+    let table = TestTable::create(DIMENSION);
+    for (dsn, reason) in [
+        (
+            "postgres://kyro:kyro@127.0.0.1:1/kyro_test",
+            "cannot reach the database: connection refused",
+        ),
+        ("postgres://kyro:kyro@kyro-no-such-host.invalid/kyro_test", "failed to lookup address"),
+    ] {
+        let err = table
+            .open(serde_json::json!({ "dsn": { "value": dsn }, "connect_timeout_ms": 500 }))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+        assert!(err.message().contains(reason), "expected {reason:?} in: {err}");
+    }
+}
