@@ -48,6 +48,31 @@ impl Redactor {
     }
 }
 
+impl Redactor {
+    /// A failed first connection, classified and redacted like any driver error, with what to
+    /// check in the DSN when the error's structure says which part is wrong.
+    pub(crate) fn connect_error(&self, err: &sqlx::Error) -> ConnectorError {
+        let error = self.store_error("connect", err);
+        let hint = match err {
+            sqlx::Error::Database(database) => match database.code().as_deref() {
+                Some("3D000") => Some("check the database name in the DSN"),
+                Some(code) if code.starts_with("28") => {
+                    Some("check the user and password in the DSN")
+                }
+                _ => None,
+            },
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => {
+                Some("check that the server is running and that the DSN's host and port reach it")
+            }
+            _ => None,
+        };
+        match hint {
+            Some(hint) => ConnectorError::new(error.kind(), format!("{}; {hint}", error.message())),
+            None => error,
+        }
+    }
+}
+
 /// The kind and a message for people, from the error's structure rather than its text.
 fn classify(err: &sqlx::Error) -> (ErrorKind, String) {
     match err {

@@ -163,9 +163,9 @@ impl ValidatedPgvectorConfig {
                     Ok(Err(err)) => err,
                     _ => sqlx::Error::PoolTimedOut,
                 };
-                return Err(redactor.store_error("connect", &cause));
+                return Err(redactor.connect_error(&cause));
             }
-            Err(err) => return Err(redactor.store_error("connect", &err)),
+            Err(err) => return Err(redactor.connect_error(&err)),
         };
         let catalog = runtime.block_on(catalog::check(&pool, &self)).map_err(|err| match err {
             catalog::CheckError::Store(err) => redactor.store_error("catalog check", &err),

@@ -546,7 +546,7 @@ fn a_database_without_the_vector_extension_is_told_to_create_it() {
 }
 
 #[test]
-fn a_server_that_cannot_be_reached_is_named_as_the_reason() {
+fn a_connection_that_fails_says_which_part_of_the_dsn_to_check() {
     let table = TestTable::create(DIMENSION);
     for (dsn, reason) in [
         (
@@ -560,5 +560,29 @@ fn a_server_that_cannot_be_reached_is_named_as_the_reason() {
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
         assert!(err.message().contains(reason), "expected {reason:?} in: {err}");
+        assert!(
+            err.message().ends_with(
+                "check that the server is running and that the DSN's host and port reach it"
+            ),
+            "{err}"
+        );
+    }
+    let url = database_url();
+    let (_, host_and_database) = url.rsplit_once('@').unwrap();
+    let (host, _) = host_and_database.rsplit_once('/').unwrap();
+    for (dsn, expected) in [
+        (
+            format!("postgres://kyro:not-the-password@{host_and_database}"),
+            "password authentication failed for user \"kyro\"; check the user and password in the DSN",
+        ),
+        (
+            format!("postgres://kyro:kyro@{host}/no_such_database_here"),
+            "database \"no_such_database_here\" does not exist; check the database name in the DSN",
+        ),
+    ] {
+        let err = table.open(serde_json::json!({ "dsn": { "value": dsn } })).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Configuration, "{err}");
+        assert!(err.message().ends_with(expected), "expected {expected:?} in: {err}");
+        assert!(!err.message().contains("not-the-password"), "{err}");
     }
 }
