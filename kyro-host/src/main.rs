@@ -37,6 +37,11 @@ enum Command {
         #[arg(long)]
         log_json: bool,
     },
+    /// Set up a store you already have: check it, certify it, write its configuration.
+    Init {
+        #[command(subcommand)]
+        command: kyro_host::init::InitCommand,
+    },
     /// The zero-setup tour: the runtime on Qdrant's embedded engine, a sample corpus, every
     /// freshness mode, then keep serving.
     Quickstart {
@@ -126,6 +131,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             quickstart(dir, plugin, &listen)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Init { command } => kyro_host::init::run(command),
         Command::Certify { plugin, store_config, report_json, junit } => {
             certify(&plugin, &store_config, report_json.as_deref(), junit.as_deref())
         }

@@ -86,23 +86,35 @@ const CORPUS: &[(&str, &str, &str, &str)] = &[
 ///
 /// It is not there; the message says how to build it.
 pub fn default_plugin() -> anyhow::Result<PathBuf> {
+    plugin_next_to_kyro("kyro-connector-qdrant", "the embedded Qdrant plugin")
+}
+
+/// Finds the cdylib of the connector package `package` next to the running `kyro` executable,
+/// where `cargo build` puts it.
+///
+/// # Errors
+///
+/// It is not there; the message names `what` and says how to build it.
+pub fn plugin_next_to_kyro(package: &str, what: &str) -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe().context("failed to locate the kyro executable")?;
     let dir = exe.parent().context("the kyro executable has no directory")?;
     let file = format!(
-        "{}kyro_connector_qdrant{}",
+        "{}{}{}",
         std::env::consts::DLL_PREFIX,
+        package.replace('-', "_"),
         std::env::consts::DLL_SUFFIX
     );
     let path = dir.join(&file);
     anyhow::ensure!(
         path.exists(),
-        "the embedded Qdrant plugin {} is not built; run `cargo build -p kyro-connector-qdrant` (or pass --plugin)",
+        "{what} {} is not built; run `cargo build -p {package}` (or pass --plugin)",
         path.display()
     );
     Ok(path)
 }
 
-fn token() -> String {
+/// A new random token, long enough for every plane.
+pub(crate) fn token() -> String {
     format!("kyro_{}", uuid::Uuid::new_v4().simple())
 }
 

@@ -9,6 +9,7 @@
 mod certification;
 mod cli;
 mod evidence;
+mod init;
 mod pgvector;
 mod plugin_boundary;
 mod qdrant;

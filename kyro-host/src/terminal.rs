@@ -1,0 +1,124 @@
+//! Output fit for both a terminal and a log: colours and in-place progress lines only when
+//! standard error is a terminal (and `NO_COLOR` is unset), plain lines otherwise.
+//!
+//! What it deliberately does not do: decide what a command prints. Commands write their results to
+//! standard output; this module only decorates standard error while something long runs.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Whether standard error is a terminal a person watches.
+pub fn stderr_is_terminal() -> bool {
+    std::io::stderr().is_terminal()
+}
+
+/// Whether log lines on standard error may carry ANSI colours: only on a terminal, and not when
+/// `NO_COLOR` is set (<https://no-color.org>).
+pub fn stderr_colors() -> bool {
+    stderr_is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
+}
+
+/// A progress line on standard error: rewritten in place on a terminal; on anything else one line
+/// when it starts and one when it ends, so a log holds no carriage returns or escape codes.
+pub struct Progress {
+    terminal: bool,
+    label: String,
+    started: Instant,
+}
+
+impl Progress {
+    /// Starts a progress line for `label` (`certifying the store`).
+    pub fn start(label: &str) -> Self {
+        let progress = Self {
+            terminal: stderr_is_terminal(),
+            label: label.to_owned(),
+            started: Instant::now(),
+        };
+        if progress.terminal {
+            progress.write(&format!("\r\x1b[2K{label}..."));
+        } else {
+            progress.write(&format!("{label}...\n"));
+        }
+        progress
+    }
+
+    /// Updates the line with `detail` (on a terminal only).
+    pub fn update(&self, detail: &str) {
+        if self.terminal {
+            let elapsed = self.started.elapsed().as_secs();
+            let detail = if detail.is_empty() { String::new() } else { format!("{detail} ") };
+            self.write(&format!("\r\x1b[2K{}... {detail}({elapsed}s)", self.label));
+        }
+    }
+
+    /// Ends the line with `outcome` (`done`, `refused`).
+    pub fn finish(self, outcome: &str) {
+        let elapsed = self.started.elapsed().as_secs_f64();
+        if self.terminal {
+            self.write(&format!("\r\x1b[2K{}... {outcome} ({elapsed:.1}s)\n", self.label));
+        } else {
+            self.write(&format!("{}: {outcome} ({elapsed:.1}s)\n", self.label));
+        }
+    }
+
+    fn write(&self, text: &str) {
+        let mut stderr = std::io::stderr().lock();
+        let _ = stderr.write_all(text.as_bytes());
+        let _ = stderr.flush();
+    }
+}
+
+/// A progress line that counts seconds on its own while a step that reports nothing runs (store
+/// registration at startup, an index build). Stops when dropped.
+pub struct Ticker {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Progress>>,
+}
+
+impl Ticker {
+    /// Starts ticking `label` once a second.
+    pub fn start(label: &str) -> Self {
+        let progress = Progress::start(label);
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread_stop = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("kyro-progress".to_owned())
+            .spawn(move || {
+                let mut ticks = 0_u32;
+                while !thread_stop.load(Ordering::Relaxed) {
+                    std::thread::park_timeout(Duration::from_millis(100));
+                    ticks += 1;
+                    if ticks.is_multiple_of(10) {
+                        progress.update("");
+                    }
+                }
+                progress
+            })
+            .ok();
+        Self { stop, thread }
+    }
+
+    /// Stops ticking and ends the line with `outcome`.
+    pub fn finish(mut self, outcome: &str) {
+        if let Some(progress) = self.stop_thread() {
+            progress.finish(outcome);
+        }
+    }
+
+    fn stop_thread(&mut self) -> Option<Progress> {
+        self.stop.store(true, Ordering::Relaxed);
+        let thread = self.thread.take()?;
+        thread.thread().unpark();
+        thread.join().ok()
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        if let Some(progress) = self.stop_thread() {
+            progress.finish("stopped");
+        }
+    }
+}
