@@ -9,6 +9,7 @@
 mod certification;
 mod cli;
 mod evidence;
+mod examples;
 mod init;
 mod pgvector;
 mod plugin_boundary;
