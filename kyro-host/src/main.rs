@@ -42,18 +42,23 @@ enum Command {
         #[command(subcommand)]
         command: kyro_host::init::InitCommand,
     },
-    /// The zero-setup tour: the runtime on Qdrant's embedded engine, a sample corpus, every
-    /// freshness mode, then keep serving.
+    /// The zero-setup tour: the runtime on Qdrant's embedded engine (or your PostgreSQL), a sample
+    /// corpus, every freshness mode, then keep serving.
     Quickstart {
         /// Where to keep the tour's configuration and data (default: a new temporary directory).
         #[arg(long)]
         dir: Option<PathBuf>,
-        /// The Qdrant connector plugin (default: next to this executable).
+        /// The connector plugin (default: Qdrant's, or pgvector's with --pgvector, next to this
+        /// executable).
         #[arg(long)]
         plugin: Option<PathBuf>,
         /// The listen address.
         #[arg(long, default_value = "127.0.0.1:7070")]
         listen: String,
+        /// Run the tour on this PostgreSQL with pgvector instead, in a private table it creates
+        /// and drops when it stops. Never written to a file or printed.
+        #[arg(long, value_name = "DSN")]
+        pgvector: Option<String>,
     },
     /// Certify a connector plugin against its live store; exits 0 only when certified.
     Certify {
@@ -126,9 +131,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Quickstart { dir, plugin, listen } => {
+        Command::Quickstart { dir, plugin, listen, pgvector } => {
             init_logging(false);
-            quickstart(dir, plugin, &listen)?;
+            let backend = match pgvector {
+                Some(dsn) => {
+                    // SAFETY: this is kyro's main thread and no other thread has started yet, so
+                    // nothing reads the environment while it changes.
+                    unsafe { std::env::set_var(kyro_host::quickstart::PGVECTOR_DSN_ENV, dsn) };
+                    kyro_host::quickstart::Backend::Pgvector
+                }
+                None => kyro_host::quickstart::Backend::EmbeddedQdrant,
+            };
+            kyro_host::quickstart::run(dir, plugin, &listen, backend)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Init { command } => kyro_host::init::run(command),
@@ -156,41 +170,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-fn quickstart(dir: Option<PathBuf>, plugin: Option<PathBuf>, listen: &str) -> anyhow::Result<()> {
-    let dir = dir.unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("kyro-quickstart-{}", std::process::id()))
-    });
-    let plugin = match plugin {
-        Some(plugin) => plugin,
-        None => kyro_host::quickstart::default_plugin()?,
-    };
-    let (config, data_token, admin_token) =
-        kyro_host::quickstart::write_config(&dir, &plugin, listen)?;
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "KyroDB quickstart in {}", dir.display())?;
-    writeln!(stdout, "Certifying the embedded Qdrant store before it may serve...")?;
-    stdout.flush()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("failed to start the async runtime")?;
-    runtime.block_on(async {
-        let runtime = kyro_host::serve::build_runtime(&config).await?;
-        // Bind before the tour, so the address is taken (or refused) before anything is printed
-        // and accepts connections as soon as the instructions say so.
-        let listener = kyro_host::serve::bind(&runtime).await?;
-        kyro_host::quickstart::tour(&runtime, &mut stdout).await?;
-        write!(
-            stdout,
-            "{}",
-            kyro_host::quickstart::instructions(listen, &data_token, &admin_token, &config)
-        )?;
-        stdout.flush()?;
-        drop(stdout);
-        kyro_host::serve::serve_on(listener, runtime).await
-    })
 }
 
 fn init_logging(json: bool) {

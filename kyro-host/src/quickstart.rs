@@ -1,15 +1,22 @@
 //! `kyro quickstart`: the zero-setup tour. It starts the runtime on Qdrant's embedded engine in a
-//! fresh directory, certifies the store, loads a small corpus for two tenants, walks through the
-//! freshness modes printing each packet, and then keeps serving with the tokens printed.
+//! fresh directory (or, with `--pgvector DSN`, on a private table in the user's PostgreSQL),
+//! certifies the store, loads a small corpus for two tenants, walks through the freshness modes
+//! printing each packet, and then keeps serving with the tokens printed.
 //!
 //! The corpus is embedded with feature hashing (each word adds to one of 64 dimensions), so the
 //! tour needs no model; retrieval quality is beside the point, freshness is the point.
+//!
+//! On PostgreSQL the tour's table is created with the statements the pgvector connector itself
+//! gives for a missing table, and dropped when the tour stops. It never creates anything else:
+//! a database without the vector extension, or a role that may not create tables, gets the
+//! connector's findings and no tour.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
+use kyro_connector_sdk::SetupFindingsExt;
 use kyro_core::{Document, DocumentId, Metadata, Revision, Scope};
 use serde_json::{Value, json};
 
@@ -113,10 +120,131 @@ pub fn plugin_next_to_kyro(package: &str, what: &str) -> anyhow::Result<PathBuf>
     Ok(path)
 }
 
+/// The tour's private table in the user's PostgreSQL: created from the pgvector connector's own
+/// statement for a missing table, dropped with [`PrivateTable::drop_table`] when the tour stops.
+#[derive(Debug)]
+pub struct PrivateTable {
+    name: String,
+}
+
+impl PrivateTable {
+    /// A fresh name no one else uses.
+    pub fn new_name() -> String {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        format!("kyro_quickstart_{}", &id[..12])
+    }
+
+    /// Opens `plugin` on the (missing) table `name` with the DSN in [`PGVECTOR_DSN_ENV`], and
+    /// when the connector's only finding is the missing table, runs the statements it gives.
+    /// Call it outside any async runtime: the plugin blocks on its own.
+    ///
+    /// # Errors
+    ///
+    /// The connection failed (the connector's sentence, which never holds the DSN), or the
+    /// database lacks more than the table (each finding with its fix, nothing created).
+    pub fn create(plugin: &Path, name: &str) -> anyhow::Result<Self> {
+        let plugin = kyro_connector_sdk::loader::load(plugin)?;
+        let config = json!({
+            "dsn": { "env": PGVECTOR_DSN_ENV },
+            "table": name,
+            "dimension": DIMENSION,
+            "distance": "cosine",
+            "ownership_mode": "write_through",
+        });
+        let opened = plugin.open(
+            &kyro_connector_sdk::ConnectorConfig::from_json(config.to_string()),
+            kyro_connector_sdk::HostContext::discard(),
+        );
+        let Err(err) = opened else {
+            anyhow::bail!("table {name} already exists; the tour needs a table of its own");
+        };
+        let Some(findings) = err.setup_findings() else {
+            anyhow::bail!("cannot use the PostgreSQL given with --pgvector: {}", err.message());
+        };
+        let statements = match findings.findings() {
+            [missing_table] => missing_table.fix_sql().map(str::to_owned),
+            _ => None,
+        };
+        let Some(statements) = statements else {
+            // The tour's own table is missing by design; everything else is the database's.
+            let own_table = format!("table \"{name}\"");
+            let mut text = String::new();
+            for finding in findings.findings() {
+                if finding.requirement() == own_table {
+                    continue;
+                }
+                text.push_str(&format!("\n  - {finding}"));
+                if let Some(sql) = finding.fix_sql() {
+                    text.push_str(&format!("\n    fix: {}", sql.replace('\n', "\n         ")));
+                }
+            }
+            anyhow::bail!("the tour cannot run on this database; it needs:{text}");
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("failed to start the async runtime")?;
+        runtime.block_on(execute(&statements))?;
+        Ok(Self { name: name.to_owned() })
+    }
+
+    /// The table's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Drops the table.
+    ///
+    /// # Errors
+    ///
+    /// The database refused (its own message, never the DSN).
+    pub async fn drop_table(&self) -> anyhow::Result<()> {
+        execute(&format!("DROP TABLE IF EXISTS \"{}\"", self.name)).await
+    }
+}
+
+/// Runs `statements` on the DSN in [`PGVECTOR_DSN_ENV`] in one connection. Errors carry the
+/// server's message only, never the connection URL.
+async fn execute(statements: &str) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let dsn = std::env::var(PGVECTOR_DSN_ENV)
+        .with_context(|| format!("{PGVECTOR_DSN_ENV} is not set"))?;
+    let server_message = |err: sqlx::Error| match err {
+        sqlx::Error::Database(database) => {
+            anyhow::anyhow!("PostgreSQL refused the tour's table: {}", database.message())
+        }
+        _ => anyhow::anyhow!("the connection to PostgreSQL failed"),
+    };
+    let mut connection =
+        sqlx::postgres::PgConnection::connect(&dsn).await.map_err(server_message)?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(statements.to_owned()))
+        .execute(&mut connection)
+        .await
+        .map_err(server_message)?;
+    let _ = connection.close().await;
+    Ok(())
+}
+
 /// A new random token, long enough for every plane.
 pub(crate) fn token() -> String {
     format!("kyro_{}", uuid::Uuid::new_v4().simple())
 }
+
+/// The store a tour runs on.
+#[derive(Debug, Clone, Copy)]
+pub enum TourStore<'a> {
+    /// Qdrant's embedded engine, in the tour's directory.
+    EmbeddedQdrant,
+    /// A private table in the user's PostgreSQL, the DSN read from [`PGVECTOR_DSN_ENV`].
+    Pgvector {
+        /// The table's name.
+        table: &'a str,
+    },
+}
+
+/// The environment variable the pgvector tour's configuration names for its DSN, so the DSN is
+/// never written into the tour's files; `kyro` sets it in its own process only.
+pub const PGVECTOR_DSN_ENV: &str = "KYRO_QUICKSTART_PG_DSN";
 
 /// Writes the tour's configuration into `dir` and returns its path and the tokens.
 ///
@@ -127,20 +255,27 @@ pub fn write_config(
     dir: &Path,
     plugin: &Path,
     listen: &str,
+    store: TourStore<'_>,
 ) -> anyhow::Result<(PathBuf, String, String)> {
     std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
     let (data_token, admin_token) = (token(), token());
-    let data_dir = dir.join("qdrant");
+    let store_config = match store {
+        TourStore::EmbeddedQdrant => format!(
+            "backend = \"embedded\"\npath = \"{}\"\ncollection = \"quickstart\"\ncreate_collection = true\n",
+            dir.join("qdrant").display()
+        ),
+        TourStore::Pgvector { table } => format!(
+            "dsn = {{ env = \"{PGVECTOR_DSN_ENV}\" }}\ntable = \"{table}\"\nownership_mode = \"write_through\"\n"
+        ),
+    };
     let config = format!(
         "# Written by `kyro quickstart`.\n\
          listen = \"{listen}\"\nmode = \"development\"\ndefault_freshness = \"balanced\"\nstate = \"sqlite://kyro-state.db\"\n\n\
          [tokens]\ndata = [{{ token = {{ value = \"{data_token}\" }} }}]\n\
          observability = [{{ token = {{ value = \"{admin_token}\" }} }}]\nadmin = [{{ token = {{ value = \"{admin_token}\" }} }}]\n\n\
          [[stores]]\nid = \"quickstart\"\nplugin = \"{}\"\nownership_mode = \"write_through\"\nnamespaces = [\"*\"]\n\n\
-         [stores.config]\nbackend = \"embedded\"\npath = \"{}\"\ncollection = \"quickstart\"\ndimension = {DIMENSION}\n\
-         distance = \"cosine\"\nfilterable_keys = [\"topic\"]\ncreate_collection = true\n",
+         [stores.config]\n{store_config}dimension = {DIMENSION}\ndistance = \"cosine\"\nfilterable_keys = [\"topic\"]\n",
         plugin.display(),
-        data_dir.display(),
     );
     let path = dir.join("kyro.toml");
     std::fs::write(&path, config).with_context(|| format!("failed to write {}", path.display()))?;
@@ -313,6 +448,103 @@ pub async fn tour(runtime: &Arc<Runtime>, out: &mut dyn Write) -> anyhow::Result
         runtime.retrieve(&runtime.live, retrieve_request("acme", query, "balanced"), None).await?;
     write!(out, "{}", describe_packet(&packet))?;
     Ok(())
+}
+
+/// Which store `kyro quickstart` tours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Qdrant's embedded engine, in the tour's directory.
+    EmbeddedQdrant,
+    /// The PostgreSQL whose DSN is in [`PGVECTOR_DSN_ENV`], in a private table.
+    Pgvector,
+}
+
+/// `kyro quickstart`: writes the tour's configuration into `dir` (default: a new temporary
+/// directory), certifies the store, runs the tour, prints the instructions and serves until
+/// SIGTERM or ctrl-c; on PostgreSQL the private table is dropped when it stops, also after an
+/// error.
+///
+/// # Errors
+///
+/// The plugin is missing, the store cannot be prepared or certified, or the address is taken.
+pub fn run(
+    dir: Option<PathBuf>,
+    plugin: Option<PathBuf>,
+    listen: &str,
+    backend: Backend,
+) -> anyhow::Result<()> {
+    let dir = dir.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("kyro-quickstart-{}", std::process::id()))
+    });
+    let plugin = match (plugin, backend) {
+        (Some(plugin), _) => plugin,
+        (None, Backend::EmbeddedQdrant) => default_plugin()?,
+        (None, Backend::Pgvector) => {
+            plugin_next_to_kyro("kyro-connector-pgvector", "the pgvector plugin")?
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "KyroDB quickstart in {}", dir.display())?;
+    let table = match backend {
+        Backend::EmbeddedQdrant => None,
+        Backend::Pgvector => {
+            let table = PrivateTable::create(&plugin, &PrivateTable::new_name())?;
+            writeln!(
+                stdout,
+                "Created table \"{}\" in your PostgreSQL for the tour; it is dropped when the tour stops.",
+                table.name()
+            )?;
+            Some(table)
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")?;
+    runtime.block_on(async {
+        let toured = tour_and_serve(&dir, &plugin, listen, table.as_ref(), stdout).await;
+        let Some(table) = &table else { return toured };
+        let dropped = table.drop_table().await;
+        let mut stdout = std::io::stdout().lock();
+        match &dropped {
+            Ok(()) => writeln!(stdout, "Dropped table \"{}\".", table.name())?,
+            Err(err) => writeln!(
+                stdout,
+                "Could not drop table \"{}\" ({err:#}); drop it yourself.",
+                table.name()
+            )?,
+        }
+        toured.and(dropped)
+    })
+}
+
+async fn tour_and_serve(
+    dir: &Path,
+    plugin: &Path,
+    listen: &str,
+    table: Option<&PrivateTable>,
+    mut stdout: std::io::StdoutLock<'static>,
+) -> anyhow::Result<()> {
+    let store = match table {
+        Some(table) => TourStore::Pgvector { table: table.name() },
+        None => TourStore::EmbeddedQdrant,
+    };
+    let (config, data_token, admin_token) = write_config(dir, plugin, listen, store)?;
+    let what = match store {
+        TourStore::EmbeddedQdrant => "the embedded Qdrant store",
+        TourStore::Pgvector { .. } => "the pgvector store",
+    };
+    writeln!(stdout, "Certifying {what} before it may serve...")?;
+    stdout.flush()?;
+    let runtime = crate::serve::build_runtime(&config).await?;
+    // Bind before the tour, so the address is taken (or refused) before anything is printed
+    // and accepts connections as soon as the instructions say so.
+    let listener = crate::serve::bind(&runtime).await?;
+    tour(&runtime, &mut stdout).await?;
+    write!(stdout, "{}", instructions(listen, &data_token, &admin_token, &config))?;
+    stdout.flush()?;
+    drop(stdout);
+    crate::serve::serve_on(listener, runtime).await
 }
 
 /// The closing instructions, with a ready-to-run `curl`.
