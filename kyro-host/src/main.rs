@@ -74,6 +74,10 @@ enum Command {
         /// Also write a JUnit XML report here.
         #[arg(long)]
         junit: Option<PathBuf>,
+        /// Print the JSON report on standard output instead of a line per check (progress goes
+        /// to standard error, and only on a terminal is it rewritten in place).
+        #[arg(long)]
+        json: bool,
     },
     /// Re-run an exported replay capture against a configuration and print the diff (a cutover
     /// gate): exits 0 when the candidate answered every step alike, 1 when it did not, 2 on error.
@@ -146,8 +150,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Init { command } => kyro_host::init::run(command),
-        Command::Certify { plugin, store_config, report_json, junit } => {
-            certify(&plugin, &store_config, report_json.as_deref(), junit.as_deref())
+        Command::Certify { plugin, store_config, report_json, junit, json } => {
+            certify(&plugin, &store_config, report_json.as_deref(), junit.as_deref(), json)
         }
         Command::Replay { config, capture, output, allow_mutations } => {
             match replay(&config, &capture, output.as_deref(), allow_mutations) {
@@ -175,7 +179,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("KYRO_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only where a person reads them: ANSI codes in a redirected log are noise.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(kyro_host::terminal::stderr_colors());
     if json {
         builder.json().init();
     } else {
@@ -188,18 +196,33 @@ fn certify(
     store_config: &Path,
     report_json: Option<&Path>,
     junit: Option<&Path>,
+    json: bool,
 ) -> anyhow::Result<ExitCode> {
     let config = kyro_host::certify::read_store_config(store_config)?;
     let mut stdout = std::io::stdout().lock();
+    let progress = json.then(|| kyro_host::terminal::Progress::start("certifying"));
+    let mut n_checks = 0_usize;
     let report = kyro_host::certify::certify_plugin(
         plugin,
         &config,
         kyro_certification::Profile::Full,
-        &mut |record| {
-            let _ = writeln!(stdout, "{}", record.to_line());
+        &mut |record| match &progress {
+            Some(progress) => {
+                n_checks += 1;
+                progress.update(&format!("{n_checks} checks, last {}", record.id));
+            }
+            None => {
+                let _ = writeln!(stdout, "{}", record.to_line());
+            }
         },
     )?;
-    writeln!(stdout, "{}", report.summary_line())?;
+    match progress {
+        Some(progress) => {
+            progress.finish(report.verdict.as_str());
+            writeln!(stdout, "{}", report.to_json()?)?;
+        }
+        None => writeln!(stdout, "{}", report.summary_line())?,
+    }
     if let Some(path) = report_json {
         std::fs::write(path, report.to_json()? + "\n")
             .with_context(|| format!("failed to write {}", path.display()))?;

@@ -488,6 +488,8 @@ pub fn run(
     let table = match backend {
         Backend::EmbeddedQdrant => None,
         Backend::Pgvector => {
+            writeln!(stdout, "Creating a private table for the tour in your PostgreSQL...")?;
+            stdout.flush()?;
             let table = PrivateTable::create(&plugin, &PrivateTable::new_name())?;
             writeln!(
                 stdout,
@@ -536,7 +538,12 @@ async fn tour_and_serve(
     };
     writeln!(stdout, "Certifying {what} before it may serve...")?;
     stdout.flush()?;
+    let started = std::time::Instant::now();
     let runtime = crate::serve::build_runtime(&config).await?;
+    match runtime.refused.first() {
+        Some(refused) => anyhow::bail!("the tour's store was refused: {}", refused.reason),
+        None => writeln!(stdout, "  certified ({:.1}s)", started.elapsed().as_secs_f64())?,
+    }
     // Bind before the tour, so the address is taken (or refused) before anything is printed
     // and accepts connections as soon as the instructions say so.
     let listener = crate::serve::bind(&runtime).await?;

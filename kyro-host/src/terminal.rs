@@ -5,9 +5,7 @@
 //! standard output; this module only decorates standard error while something long runs.
 
 use std::io::{IsTerminal, Write};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Whether standard error is a terminal a person watches.
 pub fn stderr_is_terminal() -> bool {
@@ -67,58 +65,5 @@ impl Progress {
         let mut stderr = std::io::stderr().lock();
         let _ = stderr.write_all(text.as_bytes());
         let _ = stderr.flush();
-    }
-}
-
-/// A progress line that counts seconds on its own while a step that reports nothing runs (store
-/// registration at startup, an index build). Stops when dropped.
-pub struct Ticker {
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<Progress>>,
-}
-
-impl Ticker {
-    /// Starts ticking `label` once a second.
-    pub fn start(label: &str) -> Self {
-        let progress = Progress::start(label);
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread_stop = Arc::clone(&stop);
-        let thread = std::thread::Builder::new()
-            .name("kyro-progress".to_owned())
-            .spawn(move || {
-                let mut ticks = 0_u32;
-                while !thread_stop.load(Ordering::Relaxed) {
-                    std::thread::park_timeout(Duration::from_millis(100));
-                    ticks += 1;
-                    if ticks.is_multiple_of(10) {
-                        progress.update("");
-                    }
-                }
-                progress
-            })
-            .ok();
-        Self { stop, thread }
-    }
-
-    /// Stops ticking and ends the line with `outcome`.
-    pub fn finish(mut self, outcome: &str) {
-        if let Some(progress) = self.stop_thread() {
-            progress.finish(outcome);
-        }
-    }
-
-    fn stop_thread(&mut self) -> Option<Progress> {
-        self.stop.store(true, Ordering::Relaxed);
-        let thread = self.thread.take()?;
-        thread.thread().unpark();
-        thread.join().ok()
-    }
-}
-
-impl Drop for Ticker {
-    fn drop(&mut self) {
-        if let Some(progress) = self.stop_thread() {
-            progress.finish("stopped");
-        }
     }
 }

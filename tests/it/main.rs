@@ -11,6 +11,7 @@ mod cli;
 mod evidence;
 mod examples;
 mod init;
+mod output;
 mod pgvector;
 mod plugin_boundary;
 mod qdrant;
