@@ -7,9 +7,10 @@
 //! tour needs no model; retrieval quality is beside the point, freshness is the point.
 //!
 //! On PostgreSQL the tour's table is created with the statements the pgvector connector itself
-//! gives for a missing table, and dropped when the tour stops. It never creates anything else:
-//! a database without the vector extension, or a role that may not create tables, gets the
-//! connector's findings and no tour.
+//! gives for a missing table, and dropped when the tour stops (a killed process leaves it behind;
+//! its name starts with `kyro_quickstart_`). It never creates anything else: a database without
+//! the vector extension gets the connector's findings and no tour, and a role that may not create
+//! tables gets the server's refusal.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
