@@ -62,6 +62,7 @@ mod connector;
 mod manifest;
 pub mod runtime;
 mod secret;
+mod setup;
 
 #[cfg(feature = "loader")]
 pub mod guard;
@@ -88,6 +89,7 @@ pub use manifest::{
     CapabilityManifest, Caps, Distance, FilterableKeys, Operation, VectorSpec, WatermarkKind,
 };
 pub use secret::{Secret, SecretSource};
+pub use setup::{SetupFinding, SetupFindings, SetupFindingsExt};
 
 /// The version of this SDK, as reported by plugins built with it.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");

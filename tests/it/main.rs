@@ -9,6 +9,9 @@
 mod certification;
 mod cli;
 mod evidence;
+mod examples;
+mod init;
+mod output;
 mod pgvector;
 mod plugin_boundary;
 mod qdrant;

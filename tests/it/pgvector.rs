@@ -205,19 +205,19 @@ fn kyro_prunes_rows_older_than_an_acknowledged_change_event_on_pgvector() {
 }
 
 /// A fresh PostgreSQL database for a test, dropped at the end.
-struct Database {
+pub(crate) struct Database {
     name: String,
 }
 
 impl Database {
-    fn create(label: &str) -> Self {
+    pub(crate) fn create(label: &str) -> Self {
         let name = format!("kyro_e2e_{label}_{}", std::process::id());
         psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE);"));
         psql(&format!("CREATE DATABASE {name};"));
         Self { name }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         let base = database_url();
         let (server, _) = base.rsplit_once('/').expect("the database URL names a database");
         format!("{server}/{}", self.name)

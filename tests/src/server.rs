@@ -75,10 +75,25 @@ impl KyroServer {
     ///
     /// The process exited before listening.
     pub fn start_existing(dir: &Path, address: SocketAddr) -> Result<Self, String> {
+        Self::start_existing_with_env(dir, address, &[])
+    }
+
+    /// Starts the server on an existing `dir/kyro.toml` listening at `address`, with `env` added
+    /// to its environment (secrets a configuration names by variable).
+    ///
+    /// # Errors
+    ///
+    /// The process exited before listening.
+    pub fn start_existing_with_env(
+        dir: &Path,
+        address: SocketAddr,
+        env: &[(&str, &str)],
+    ) -> Result<Self, String> {
         let mut child = Command::new(kyro_binary())
             .args(["serve", "--config"])
             .arg(dir.join("kyro.toml"))
             .env("KYRO_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

@@ -9,9 +9,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use kyro_connector_sdk::{
-    Caps, ConnectorError, Distance, FilterKey, OwnershipMode, SecretSource, VectorSpec,
-};
+use kyro_connector_sdk::{Caps, ConnectorError, Distance, FilterKey, OwnershipMode, SecretSource};
 use serde::Deserialize;
 
 /// A pgvector store, as written in the host's configuration.
@@ -34,8 +32,10 @@ pub struct PgvectorConfig {
     /// Which column plays which role.
     #[serde(default)]
     pub columns: ColumnsConfig,
-    /// Number of dimensions of the embedding column, `vector(dimension)`.
-    pub dimension: u32,
+    /// Number of dimensions of the embedding column, `vector(dimension)`. When left out, the
+    /// column's own `vector(N)` is used (and declared); `kyro init` writes it out.
+    #[serde(default)]
+    pub dimension: Option<u32>,
     /// `cosine` (default), `l2` or `inner_product`.
     #[serde(default = "default_distance")]
     pub distance: String,
@@ -69,6 +69,9 @@ pub struct PgvectorConfig {
     #[serde(default = "default_max_fetch_ids")]
     pub max_fetch_ids: u32,
 }
+
+/// pgvector's `vector` type holds at most 16000 dimensions.
+pub(crate) const MAX_DIMENSION: u32 = 16_000;
 
 /// Column names by role; each defaults to the name in `examples/pgvector-live/schema.sql`.
 #[derive(Debug, Deserialize)]
@@ -316,7 +319,9 @@ pub struct ValidatedPgvectorConfig {
     pub(crate) dsn: SecretSource,
     pub(crate) table: TableName,
     pub(crate) columns: Columns,
-    pub(crate) vector: VectorSpec,
+    /// `None` reads the dimension from the embedding column when the connector opens.
+    pub(crate) dimension: Option<u32>,
+    pub(crate) distance: Distance,
     pub(crate) filterable_keys: BTreeSet<FilterKey>,
     pub(crate) ownership_mode: OwnershipMode,
     pub(crate) pool_size: u32,
@@ -336,8 +341,9 @@ impl PgvectorConfig {
     pub fn validate(self) -> Result<ValidatedPgvectorConfig, ConfigError> {
         let table = TableName::parse(&self.table)?;
         let columns = Columns::validate(&self.columns)?;
-        if self.dimension == 0 || self.dimension > 16_000 {
-            // pgvector's `vector` type holds at most 16000 dimensions.
+        if let Some(dimension) = self.dimension
+            && (dimension == 0 || dimension > MAX_DIMENSION)
+        {
             return Err(ConfigError::invalid("dimension", "must be in 1..=16000"));
         }
         let distance = match self.distance.as_str() {
@@ -426,7 +432,8 @@ impl PgvectorConfig {
             dsn: self.dsn,
             table,
             columns,
-            vector: VectorSpec { dimension: self.dimension, distance },
+            dimension: self.dimension,
+            distance,
             filterable_keys,
             ownership_mode,
             pool_size: self.pool_size,

@@ -48,6 +48,31 @@ impl Redactor {
     }
 }
 
+impl Redactor {
+    /// A failed first connection, classified and redacted like any driver error, with what to
+    /// check in the DSN when the error's structure says which part is wrong.
+    pub(crate) fn connect_error(&self, err: &sqlx::Error) -> ConnectorError {
+        let error = self.store_error("connect", err);
+        let hint = match err {
+            sqlx::Error::Database(database) => match database.code().as_deref() {
+                Some("3D000") => Some("check the database name in the DSN"),
+                Some(code) if code.starts_with("28") => {
+                    Some("check the user and password in the DSN")
+                }
+                _ => None,
+            },
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => {
+                Some("check that the server is running and that the DSN's host and port reach it")
+            }
+            _ => None,
+        };
+        match hint {
+            Some(hint) => ConnectorError::new(error.kind(), format!("{}; {hint}", error.message())),
+            None => error,
+        }
+    }
+}
+
 /// The kind and a message for people, from the error's structure rather than its text.
 fn classify(err: &sqlx::Error) -> (ErrorKind, String) {
     match err {
@@ -57,7 +82,7 @@ fn classify(err: &sqlx::Error) -> (ErrorKind, String) {
             (kind, format!("database error {code}: {}", database.message()))
         }
         sqlx::Error::Io(io) => {
-            (ErrorKind::Unavailable, format!("cannot reach the database: {}", io.kind()))
+            (ErrorKind::Unavailable, format!("cannot reach the database: {}", io_reason(io)))
         }
         sqlx::Error::Tls(_) => (
             ErrorKind::Unavailable,
@@ -92,6 +117,13 @@ fn classify(err: &sqlx::Error) -> (ErrorKind, String) {
         }
         _ => (ErrorKind::Internal, "unexpected driver error".to_owned()),
     }
+}
+
+/// Why a connection failed: the I/O error's kind, or the system's own words when the kind says
+/// nothing (a host name that does not resolve is "uncategorized"). The caller redacts it.
+fn io_reason(io: &std::io::Error) -> String {
+    let kind = io.kind().to_string();
+    if kind == "uncategorized error" || kind == "other error" { io.to_string() } else { kind }
 }
 
 /// The kind for a SQLSTATE, by class (the first two characters) where the class decides.

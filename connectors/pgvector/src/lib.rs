@@ -12,7 +12,9 @@
 //! - a per-scope native watermark, `max(watermark column)` within the scope.
 //!
 //! The configuration is checked without IO ([`PgvectorConfig::validate`]), then against the live
-//! catalog when the connector opens ([`ValidatedPgvectorConfig::connect`]).
+//! catalog when the connector opens ([`ValidatedPgvectorConfig::connect`]), which reports
+//! everything the table lacks at once, each with the SQL that would fix it, as
+//! [`kyro_connector_sdk::SetupFindings`].
 //!
 //! What it deliberately does not do: create or migrate tables and indexes, serve snapshot
 //! bundles (a table changes in place), advance the watermark on deletes (`max()` cannot see a
@@ -40,12 +42,11 @@ use kyro_connector_sdk::{
     CapabilityManifest, Caps, Connector, ConnectorConfig, ConnectorError, ConnectorHealth,
     ConnectorPlugin, Distance, Document, DocumentId, FilterableKeys, HostContext, LogLevel,
     MutationAck, Operation, OwnershipMode, PluginInfo, Result, Scope, SearchRequest,
-    SearchResponse, ShortfallReason, StoredDocument, Watermark, WatermarkKind,
+    SearchResponse, ShortfallReason, StoredDocument, VectorSpec, Watermark, WatermarkKind,
 };
 use sqlx::ConnectOptions;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-pub use crate::catalog::CatalogError;
 pub use crate::config::{ColumnsConfig, ConfigError, PgvectorConfig, ValidatedPgvectorConfig};
 use crate::error::Redactor;
 use crate::sql::{StatementParts, Statements};
@@ -98,8 +99,9 @@ impl ValidatedPgvectorConfig {
     /// # Errors
     ///
     /// `Configuration` when the DSN cannot be resolved or parsed, the credentials are refused, or
-    /// the store does not match (see [`CatalogError`]); `Unavailable` or `Timeout` when the
-    /// database cannot be reached. No message contains the DSN.
+    /// the store cannot back the configuration (then the error carries every finding: read them
+    /// with [`kyro_connector_sdk::SetupFindingsExt::setup_findings`]); `Unavailable` or `Timeout`
+    /// when the database cannot be reached. No message contains the DSN.
     pub fn connect(self, host: HostContext) -> Result<PgvectorConnector> {
         let dsn = self.dsn.resolve()?;
         let redactor = Redactor::new(dsn.clone());
@@ -149,12 +151,25 @@ impl ValidatedPgvectorConfig {
                     Ok(true)
                 })
             });
-        let pool = runtime
-            .block_on(pool_options.connect_with(connect_options))
-            .map_err(|err| redactor.store_error("connect", &err))?;
+        let pool = match runtime.block_on(pool_options.connect_with(connect_options.clone())) {
+            Ok(pool) => pool,
+            // The pool retries a refused or unresolvable connection until its timeout and then
+            // hides why; one direct attempt says why.
+            Err(sqlx::Error::PoolTimedOut) => {
+                let attempt = runtime.block_on(async {
+                    tokio::time::timeout(self.connect_timeout, connect_options.connect()).await
+                });
+                let cause = match attempt {
+                    Ok(Err(err)) => err,
+                    _ => sqlx::Error::PoolTimedOut,
+                };
+                return Err(redactor.connect_error(&cause));
+            }
+            Err(err) => return Err(redactor.connect_error(&err)),
+        };
         let catalog = runtime.block_on(catalog::check(&pool, &self)).map_err(|err| match err {
             catalog::CheckError::Store(err) => redactor.store_error("catalog check", &err),
-            catalog::CheckError::Mismatch(err) => err.into(),
+            catalog::CheckError::Findings(findings) => findings.into_error(),
         })?;
         let server_version = runtime
             .block_on(store::server_version(&pool))
@@ -164,7 +179,7 @@ impl ValidatedPgvectorConfig {
         let statements = Statements::new(&StatementParts {
             table: &catalog.table,
             columns: &self.columns,
-            distance: self.vector.distance,
+            distance: self.distance,
             watermark_type: catalog.watermark_type,
             ef_search: self.ef_search,
             iterative_scan,
@@ -177,7 +192,8 @@ impl ValidatedPgvectorConfig {
             ),
             None => format!("hnsw.ef_search={}", self.ef_search.value()),
         };
-        let manifest = declared_manifest(&self);
+        let vector = VectorSpec { dimension: catalog.dimension, distance: self.distance };
+        let manifest = declared_manifest(&self, vector);
         host.log(
             LogLevel::Info,
             &format!(
@@ -185,16 +201,8 @@ impl ValidatedPgvectorConfig {
                 catalog.table, catalog.pgvector_version, self.ownership_mode
             ),
         );
-        if !catalog.has_vector_index {
-            host.log(
-                LogLevel::Warn,
-                &format!(
-                    "table {} has no hnsw or ivfflat index with {} on {}; searches scan each scope in full",
-                    catalog.table,
-                    catalog::operator_class(self.vector.distance),
-                    self.columns.embedding.quoted()
-                ),
-            );
+        for finding in &catalog.advisories {
+            host.log(LogLevel::Warn, &finding.to_log_line());
         }
         Ok(PgvectorConnector {
             pool,
@@ -207,8 +215,8 @@ impl ValidatedPgvectorConfig {
             table: catalog.table,
             metadata_column: self.columns.metadata.quoted(),
             ownership_mode: self.ownership_mode,
-            distance: self.vector.distance,
-            dimension: self.vector.dimension,
+            distance: self.distance,
+            dimension: catalog.dimension,
             scan_limit_detail,
         })
     }
@@ -216,7 +224,7 @@ impl ValidatedPgvectorConfig {
 
 /// What an opened connector declares: search, fetch and the per-scope watermark always; upsert
 /// and delete only for write-through; exactly the configured ownership mode.
-fn declared_manifest(config: &ValidatedPgvectorConfig) -> CapabilityManifest {
+fn declared_manifest(config: &ValidatedPgvectorConfig, vector: VectorSpec) -> CapabilityManifest {
     let mut manifest = CapabilityManifest::closed()
         .with_operation(Operation::Search)
         .with_operation(Operation::Fetch)
@@ -224,7 +232,7 @@ fn declared_manifest(config: &ValidatedPgvectorConfig) -> CapabilityManifest {
         .with_ownership_mode(config.ownership_mode)
         .with_watermark_kind(WatermarkKind::PerScopeNative)
         .with_filterable_keys(FilterableKeys::Listed(config.filterable_keys.clone()))
-        .with_vector(config.vector)
+        .with_vector(vector)
         .with_caps(config.caps);
     if config.ownership_mode == OwnershipMode::WriteThrough {
         manifest = manifest.with_operation(Operation::Upsert).with_operation(Operation::Delete);

@@ -41,7 +41,8 @@ fn a_minimal_config_gets_the_example_schemas_defaults() {
         columns,
         ["tenant_id", "namespace", "id", "embedding", "metadata", "content", "updated_at"]
     );
-    assert_eq!(validated.vector.distance, Distance::Cosine);
+    assert_eq!(validated.distance, Distance::Cosine);
+    assert_eq!(validated.dimension, Some(8));
     assert_eq!(validated.ownership_mode, OwnershipMode::WriteThrough);
     assert_eq!(validated.ef_search.value(), 40);
     assert_eq!(validated.iterative_scan, IterativeScan::StrictOrder);

@@ -1,10 +1,12 @@
 //! The `kyro` command line: serve, certify, replay, inspect and the quickstart. This is the only
 //! layer that prints to stdout or stderr; everything below it returns values.
 
+mod init;
 mod inspect;
 mod quickstart;
 mod replay;
 mod serve;
+mod terminal;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -37,18 +39,28 @@ enum Command {
         #[arg(long)]
         log_json: bool,
     },
-    /// The zero-setup tour: the runtime on Qdrant's embedded engine, a sample corpus, every
-    /// freshness mode, then keep serving.
+    /// Set up a store you already have: check it, certify it, write its configuration.
+    Init {
+        #[command(subcommand)]
+        command: init::InitCommand,
+    },
+    /// The zero-setup tour: the runtime on Qdrant's embedded engine (or your PostgreSQL), a sample
+    /// corpus, every freshness mode, then keep serving.
     Quickstart {
         /// Where to keep the tour's configuration and data (default: a new temporary directory).
         #[arg(long)]
         dir: Option<PathBuf>,
-        /// The Qdrant connector plugin (default: next to this executable).
+        /// The connector plugin (default: Qdrant's, or pgvector's with --pgvector, next to this
+        /// executable).
         #[arg(long)]
         plugin: Option<PathBuf>,
         /// The listen address.
         #[arg(long, default_value = "127.0.0.1:7070")]
         listen: String,
+        /// Run the tour on this PostgreSQL with pgvector instead, in a private table it creates
+        /// and drops when it stops. Never written to a file or printed.
+        #[arg(long, value_name = "DSN")]
+        pgvector: Option<String>,
     },
     /// Certify a connector plugin against its live store; exits 0 only when certified.
     Certify {
@@ -64,6 +76,10 @@ enum Command {
         /// Also write a JUnit XML report here.
         #[arg(long)]
         junit: Option<PathBuf>,
+        /// Print the JSON report on standard output instead of a line per check (progress goes
+        /// to standard error, and only on a terminal is it rewritten in place).
+        #[arg(long)]
+        json: bool,
     },
     /// Re-run an exported replay capture against a configuration and print the diff (a cutover
     /// gate): exits 0 when the candidate answered every step alike, 1 when it did not, 2 on error.
@@ -122,13 +138,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Quickstart { dir, plugin, listen } => {
+        Command::Quickstart { dir, plugin, listen, pgvector } => {
             init_logging(false);
-            quickstart(dir, plugin, &listen)?;
+            let backend = match pgvector {
+                Some(dsn) => {
+                    // SAFETY: this is kyro's main thread and no other thread has started yet, so
+                    // nothing reads the environment while it changes.
+                    unsafe { std::env::set_var(quickstart::PGVECTOR_DSN_ENV, dsn) };
+                    quickstart::Backend::Pgvector
+                }
+                None => quickstart::Backend::EmbeddedQdrant,
+            };
+            quickstart::run(dir, plugin, &listen, backend)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Certify { plugin, store_config, report_json, junit } => {
-            certify(&plugin, &store_config, report_json.as_deref(), junit.as_deref())
+        Command::Init { command } => init::run(command),
+        Command::Certify { plugin, store_config, report_json, junit, json } => {
+            certify(&plugin, &store_config, report_json.as_deref(), junit.as_deref(), json)
         }
         Command::Replay { config, capture, output, allow_mutations } => {
             match replay(&config, &capture, output.as_deref(), allow_mutations) {
@@ -153,40 +179,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn quickstart(dir: Option<PathBuf>, plugin: Option<PathBuf>, listen: &str) -> anyhow::Result<()> {
-    let dir = dir.unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("kyro-quickstart-{}", std::process::id()))
-    });
-    let plugin = match plugin {
-        Some(plugin) => plugin,
-        None => quickstart::default_plugin()?,
-    };
-    let (config, data_token, admin_token) = quickstart::write_config(&dir, &plugin, listen)?;
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "KyroDB quickstart in {}", dir.display())?;
-    writeln!(stdout, "Certifying the embedded Qdrant store before it may serve...")?;
-    stdout.flush()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("failed to start the async runtime")?;
-    runtime.block_on(async {
-        let runtime = serve::build_runtime(&config).await?;
-        // Bind before the tour, so the address is taken (or refused) before anything is printed
-        // and accepts connections as soon as the instructions say so.
-        let listener = serve::bind(&runtime).await?;
-        quickstart::tour(&runtime, &mut stdout).await?;
-        write!(stdout, "{}", quickstart::instructions(listen, &data_token, &admin_token, &config))?;
-        stdout.flush()?;
-        drop(stdout);
-        serve::serve_on(listener, runtime).await
-    })
-}
-
 fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("KYRO_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only where a person reads them: ANSI codes in a redirected log are noise.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(terminal::stderr_colors());
     if json {
         builder.json().init();
     } else {
@@ -199,18 +199,33 @@ fn certify(
     store_config: &Path,
     report_json: Option<&Path>,
     junit: Option<&Path>,
+    json: bool,
 ) -> anyhow::Result<ExitCode> {
     let config = crate::stores::certify::read_store_config(store_config)?;
     let mut stdout = std::io::stdout().lock();
+    let progress = json.then(|| terminal::Progress::start("certifying"));
+    let mut n_checks = 0_usize;
     let report = crate::stores::certify::certify_plugin(
         plugin,
         &config,
         kyro_certification::Profile::Full,
-        &mut |record| {
-            let _ = writeln!(stdout, "{}", record.to_line());
+        &mut |record| match &progress {
+            Some(progress) => {
+                n_checks += 1;
+                progress.update(&format!("{n_checks} checks, last {}", record.id));
+            }
+            None => {
+                let _ = writeln!(stdout, "{}", record.to_line());
+            }
         },
     )?;
-    writeln!(stdout, "{}", report.summary_line())?;
+    match progress {
+        Some(progress) => {
+            progress.finish(report.verdict.as_str());
+            writeln!(stdout, "{}", report.to_json()?)?;
+        }
+        None => writeln!(stdout, "{}", report.summary_line())?,
+    }
     if let Some(path) = report_json {
         std::fs::write(path, report.to_json()? + "\n")
             .with_context(|| format!("failed to write {}", path.display()))?;

@@ -1,17 +1,11 @@
-//! `kyro quickstart`: the zero-setup tour. It starts the runtime on Qdrant's embedded engine in a
-//! fresh directory, certifies the store, loads a small corpus for two tenants, walks through the
-//! freshness modes printing each packet, and then keeps serving with the tokens printed.
-//!
-//! The corpus is embedded with feature hashing (each word adds to one of 64 dimensions), so the
-//! tour needs no model; retrieval quality is beside the point, freshness is the point.
+//! The tour itself: a hashed-embedding corpus for two tenants, and the walk through the
+//! freshness modes that prints each packet.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::Context;
 use kyro_core::{Document, DocumentId, Metadata, Revision, Scope};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::runtime::Runtime;
 use crate::runtime::mutations::Mutation;
@@ -83,61 +77,6 @@ const CORPUS: &[(&str, &str, &str, &str)] = &[
         "Service status and outage reports live on status.globex.example.",
     ),
 ];
-
-/// Finds the Qdrant plugin next to the running `kyro` executable.
-///
-/// # Errors
-///
-/// It is not there; the message says how to build it.
-pub(crate) fn default_plugin() -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe().context("failed to locate the kyro executable")?;
-    let dir = exe.parent().context("the kyro executable has no directory")?;
-    let file = format!(
-        "{}kyro_connector_qdrant{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    );
-    let path = dir.join(&file);
-    anyhow::ensure!(
-        path.exists(),
-        "the embedded Qdrant plugin {} is not built; run `cargo build -p kyro-connector-qdrant` (or pass --plugin)",
-        path.display()
-    );
-    Ok(path)
-}
-
-fn token() -> String {
-    format!("kyro_{}", uuid::Uuid::new_v4().simple())
-}
-
-/// Writes the tour's configuration into `dir` and returns its path and the tokens.
-///
-/// # Errors
-///
-/// The directory cannot be written.
-pub(crate) fn write_config(
-    dir: &Path,
-    plugin: &Path,
-    listen: &str,
-) -> anyhow::Result<(PathBuf, String, String)> {
-    std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
-    let (data_token, admin_token) = (token(), token());
-    let data_dir = dir.join("qdrant");
-    let config = format!(
-        "# Written by `kyro quickstart`.\n\
-         listen = \"{listen}\"\nmode = \"development\"\ndefault_freshness = \"balanced\"\nstate = \"sqlite://kyro-state.db\"\n\n\
-         [tokens]\ndata = [{{ token = {{ value = \"{data_token}\" }} }}]\n\
-         observability = [{{ token = {{ value = \"{admin_token}\" }} }}]\nadmin = [{{ token = {{ value = \"{admin_token}\" }} }}]\n\n\
-         [[stores]]\nid = \"quickstart\"\nplugin = \"{}\"\nownership_mode = \"write_through\"\nnamespaces = [\"*\"]\n\n\
-         [stores.config]\nbackend = \"embedded\"\npath = \"{}\"\ncollection = \"quickstart\"\ndimension = {DIMENSION}\n\
-         distance = \"cosine\"\nfilterable_keys = [\"topic\"]\ncreate_collection = true\n",
-        plugin.display(),
-        data_dir.display(),
-    );
-    let path = dir.join("kyro.toml");
-    std::fs::write(&path, config).with_context(|| format!("failed to write {}", path.display()))?;
-    Ok((path, data_token, admin_token))
-}
 
 fn retrieve_request(tenant: &str, query: &str, mode: kyro_core::FreshnessMode) -> RetrieveRequest {
     RetrieveRequest {
@@ -310,26 +249,4 @@ pub(crate) async fn tour(runtime: &Arc<Runtime>, out: &mut dyn Write) -> anyhow:
         .await?;
     write!(out, "{}", describe_packet(&packet))?;
     Ok(())
-}
-
-/// The closing instructions, with a ready-to-run `curl`.
-pub(crate) fn instructions(
-    listen: &str,
-    data_token: &str,
-    admin_token: &str,
-    config: &Path,
-) -> String {
-    let body = json!({
-        "query_embedding": embed("how long do refunds take"),
-        "scope": { "tenant_id": "acme", "namespace": "support", "embedding_model_id": "quickstart-hashing-64" },
-        "top_k": 3,
-        "freshness_mode": "strict",
-    });
-    format!(
-        "\nkyro is serving on http://{listen} (config {}).\n\
-         data token:  {data_token}\nadmin token: {admin_token} (also valid for traces)\n\n\
-         Try it:\n  curl -s http://{listen}/v1/context/retrieve \\\n    -H 'Authorization: Bearer {data_token}' \\\n    -H 'Content-Type: application/json' \\\n    -d '{body}'\n\n\
-         Press ctrl-c to stop.\n",
-        config.display()
-    )
 }
