@@ -59,9 +59,11 @@
 pub mod abi;
 mod config;
 mod connector;
+mod contract;
 mod manifest;
 pub mod runtime;
 mod secret;
+mod store_config;
 
 #[cfg(feature = "loader")]
 pub mod guard;
@@ -79,6 +81,7 @@ pub use connector::{
     PluginInfo, SearchRequest, SearchResponse, Shortfall, ShortfallReason, document_embedding,
     ensure_certification_scope,
 };
+pub use contract::{SearchResults, filter_matches};
 pub use kyro_core::{
     ConnectorError, Document, DocumentId, Embedding, ErrorKind, FilterExpr, FilterKey, FilterValue,
     Metadata, MutationAck, MutationOutcome, OwnershipMode, Revision, RuntimeFilter, Scope,
@@ -88,6 +91,7 @@ pub use manifest::{
     CapabilityManifest, Caps, Distance, FilterableKeys, Operation, VectorSpec, WatermarkKind,
 };
 pub use secret::{Secret, SecretSource};
+pub use store_config::VectorStoreConfig;
 
 /// The version of this SDK, as reported by plugins built with it.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
