@@ -87,8 +87,13 @@ fn declared_capabilities() -> CapabilityManifest {
         .with_watermark_kind(WatermarkKind::PerScopeNative)
 }
 
+/// A stored document. It carries its own scope and id, and everything the store reports about a
+/// document (a hit, a fetched document, an ACK) is read from here, never from the request: that is
+/// what makes a leak in the lookup visible to the host's scope check as a foreign label.
 #[derive(Debug, Clone)]
 struct Row {
+    scope: Scope,
+    id: DocumentId,
     embedding: Vec<f32>,
     content: Option<String>,
     metadata: Metadata,
@@ -137,10 +142,10 @@ impl MemoryConnector {
     }
 }
 
-fn stored(scope: &Scope, id: &DocumentId, row: &Row) -> StoredDocument {
+fn stored(row: &Row) -> StoredDocument {
     StoredDocument {
-        scope: scope.clone(),
-        id: id.clone(),
+        scope: row.scope.clone(),
+        id: row.id.clone(),
         content: row.content.clone(),
         metadata: row.metadata.clone(),
         revision: row.revision.clone(),
@@ -158,14 +163,14 @@ impl Connector for MemoryConnector {
         let distance = self.manifest.vector_spec()?.distance;
         let state = self.read()?;
         let mut results = SearchResults::new(request, &self.manifest);
-        for (id, row) in state.rows.get(scope).into_iter().flatten() {
+        for row in state.rows.get(scope).into_iter().flat_map(BTreeMap::values) {
             if request
                 .filter
                 .as_ref()
                 .is_none_or(|filter| filter_matches(filter.root(), &row.metadata))
             {
                 let score = distance.similarity(request.embedding.as_slice(), &row.embedding);
-                results.push(SearchHit { document: stored(scope, id, row), score });
+                results.push(SearchHit { document: stored(row), score });
             }
         }
         // A linear scan sees every row, so a short list is always the complete answer.
@@ -176,7 +181,7 @@ impl Connector for MemoryConnector {
         self.manifest.check_fetch(ids)?;
         let state = self.read()?;
         let Some(rows) = state.rows.get(scope) else { return Ok(Vec::new()) };
-        Ok(ids.iter().filter_map(|id| rows.get(id).map(|row| stored(scope, id, row))).collect())
+        Ok(ids.iter().filter_map(|id| rows.get(id).map(stored)).collect())
     }
 
     fn upsert(&self, scope: &Scope, document: &Document) -> Result<MutationAck> {
@@ -185,19 +190,21 @@ impl Connector for MemoryConnector {
         state.sequence += 1;
         let sequence = state.sequence;
         let row = Row {
+            scope: scope.clone(),
+            id: document.id().clone(),
             embedding: embedding.as_slice().to_vec(),
             content: document.content().map(str::to_owned),
             metadata: document.metadata().clone(),
             revision: document.revision().cloned(),
             watermark: sequence,
         };
-        let previous =
-            state.rows.entry(scope.clone()).or_default().insert(document.id().clone(), row);
+        let (ack_scope, ack_id) = (row.scope.clone(), row.id.clone());
+        let previous = state.rows.entry(scope.clone()).or_default().insert(row.id.clone(), row);
         state.scope_watermarks.insert(scope.clone(), sequence);
         self.host.log(LogLevel::Debug, &format!("upserted one document in {scope}"));
         Ok(MutationAck {
-            scope: scope.clone(),
-            id: document.id().clone(),
+            scope: ack_scope,
+            id: ack_id,
             outcome: if previous.is_some() {
                 MutationOutcome::Updated
             } else {
