@@ -8,6 +8,7 @@ pub mod evidence;
 pub mod inspect;
 pub mod quickstart;
 pub mod runtime;
+pub mod scaffold;
 pub mod serve;
 pub mod server;
 pub mod state;

@@ -85,6 +85,22 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum PluginCommand {
+    /// Generate a connector crate (outside any workspace) that builds as a plugin and certifies
+    /// once its store functions are written.
+    New {
+        /// The crate's and the plugin's name: a-z, 0-9, - and _, starting with a letter.
+        name: String,
+        /// Who writes the store: event-feed (the application, reporting changes to KyroDB),
+        /// write-through (KyroDB, through this connector) or snapshot-bundle (nobody: versions).
+        #[arg(long, default_value = "event-feed")]
+        store_kind: String,
+        /// Where to create the crate's directory.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// The connector SDK's source directory (default: the one this kyro was built from).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
     /// Print a plugin's name, versions, SHA-256 and capabilities without opening a store.
     Inspect {
         /// The plugin file (a connector cdylib).
@@ -138,6 +154,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Ok(ExitCode::from(2))
                 }
             }
+        }
+        Command::Plugin { command: PluginCommand::New { name, store_kind, dir, sdk } } => {
+            let template = kyro_host::scaffold::PluginTemplate {
+                name,
+                kind: store_kind.parse()?,
+                sdk: sdk.unwrap_or_else(kyro_host::scaffold::default_sdk_path),
+            };
+            let created = kyro_host::scaffold::generate(&dir, &template)?;
+            writeln!(
+                std::io::stdout().lock(),
+                "created {}: write src/store.rs, then see its README.md to certify",
+                created.display()
+            )?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Plugin { command: PluginCommand::Inspect { path, json } } => {
             let inspection = kyro_host::inspect::inspect(&path)?;

@@ -16,4 +16,5 @@ mod qdrant;
 mod quickstart;
 mod replay;
 mod runtime;
+mod scaffold;
 mod tidy;
