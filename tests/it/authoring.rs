@@ -105,3 +105,18 @@ fn the_minimal_connector_refuses_a_misspelled_key_and_a_purge_outside_the_certif
     let err = store.certification_purge(&production).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidRequest);
 }
+
+#[test]
+fn a_plugin_named_by_its_bare_file_name_loads_from_the_current_directory() {
+    let path =
+        kyro_e2e::plugin_path(&kyro_e2e::fixture_package(kyro_fixture_support::Defect::None));
+    let file_name = path.file_name().unwrap().to_str().unwrap();
+    let output = std::process::Command::new(kyro_e2e::kyro_binary())
+        .current_dir(path.parent().unwrap())
+        .args(["plugin", "inspect", file_name, "--json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let inspection: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(inspection["name"], "fixture-reference");
+}
