@@ -15,6 +15,9 @@
 //! shadow_session_ttl_secs = 900
 //! max_shadow_sessions = 8
 //!
+//! [attestation]                    # optional: every plugin needs a statement signed by one of
+//! public_keys = ["keys/ci.pub"]     # these keys (`kyro certify --attest`), checked before loading
+//!
 //! [tokens]
 //! data = [{ token = { env = "KYRO_DATA_TOKEN" }, tenants = ["acme"] }]
 //! observability = [{ token = { file = "/run/secrets/kyro-obs" } }]
@@ -25,6 +28,7 @@
 //! plugin = "plugins/libkyro_connector_pgvector.so"
 //! ownership_mode = "write_through"
 //! namespaces = ["*"]
+//! # attestation = "plugins/libkyro_connector_pgvector.so.attestation.json"  # the default
 //! [stores.config]                   # passed to the plugin unchanged
 //! dsn = { env = "DOCS_DSN" }
 //! ```
@@ -173,6 +177,9 @@ pub struct StoreConfig {
     pub certification_budget_secs: Option<u64>,
     /// Bound on each connector call, in milliseconds (default 5000).
     pub call_timeout_ms: Option<u64>,
+    /// The plugin's signed statement, checked when `[attestation]` is configured (default: the
+    /// plugin file's path plus `.attestation.json`).
+    pub attestation: Option<PathBuf>,
     /// Passed to the plugin unchanged.
     #[serde(default = "empty_table")]
     pub config: toml::Table,
@@ -208,6 +215,8 @@ pub struct HostConfig {
     pub shadow_session_ttl_secs: Option<u64>,
     /// The most shadow sessions alive at once (default 8).
     pub max_shadow_sessions: Option<usize>,
+    /// Signed statements every plugin must come with.
+    pub attestation: Option<crate::attestation::AttestationConfig>,
     /// Tokens.
     #[serde(default)]
     pub tokens: TokensConfig,
@@ -251,6 +260,8 @@ pub struct ValidatedStore {
     pub call_timeout: Duration,
     /// The plugin's configuration, as JSON.
     pub connector_config: serde_json::Value,
+    /// The signed statement its plugin must come with, when `[attestation]` is configured.
+    pub attestation: Option<crate::attestation::RequiredAttestation>,
 }
 
 /// The whole checked configuration.
@@ -383,6 +394,8 @@ impl HostConfig {
         if data_tokens.is_empty() {
             return Err(invalid("tokens.data", "needs at least one token"));
         }
+        let trusted =
+            self.attestation.as_ref().map(|config| config.trusted_keys(base)).transpose()?;
         let mut stores = Vec::new();
         let mut ids = BTreeSet::new();
         for (idx, store) in self.stores.into_iter().enumerate() {
@@ -423,6 +436,13 @@ impl HostConfig {
             };
             let connector_config = serde_json::to_value(&store.config)
                 .map_err(|err| invalid(format!("{key}.config"), err.to_string()))?;
+            let attestation = crate::attestation::required(
+                trusted.as_deref(),
+                store.attestation.as_deref(),
+                &plugin,
+                base,
+                &key,
+            )?;
             stores.push(ValidatedStore {
                 id: store.id,
                 plugin,
@@ -433,6 +453,7 @@ impl HostConfig {
                 ),
                 call_timeout: Duration::from_millis(store.call_timeout_ms.unwrap_or(5000).max(1)),
                 connector_config,
+                attestation,
             });
         }
         if stores.is_empty() {

@@ -2,6 +2,7 @@
 //! libraries, and serves HTTP. `main.rs` is a thin CLI over the modules here.
 
 pub mod api;
+pub mod attestation;
 pub mod certify;
 pub mod config;
 pub mod evidence;

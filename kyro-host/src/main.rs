@@ -64,6 +64,14 @@ enum Command {
         /// Also write a JUnit XML report here.
         #[arg(long)]
         junit: Option<PathBuf>,
+        /// Sign a statement binding the plugin file to the JSON report with this secret key file
+        /// (see `kyro plugin keygen`).
+        #[arg(long, requires = "report_json")]
+        attest: Option<PathBuf>,
+        /// Where to write the signed statement (default: the plugin file's path plus
+        /// `.attestation.json`, where the host looks for it).
+        #[arg(long, requires = "attest")]
+        attestation: Option<PathBuf>,
     },
     /// Re-run an exported replay capture against a configuration and print the diff (a cutover
     /// gate): exits 0 when the candidate answered every step alike, 1 when it did not, 2 on error.
@@ -109,6 +117,27 @@ enum PluginCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Check a signed certification statement against a plugin file (and its report); exits 0
+    /// only when a trusted key signed it, it is about this file, and its verdict is certified.
+    Verify {
+        /// The statement (`kyro certify --attest` writes it).
+        statement: PathBuf,
+        /// A trusted public key file; repeat for several.
+        #[arg(long, required = true)]
+        key: Vec<PathBuf>,
+        /// The plugin file.
+        #[arg(long)]
+        plugin: PathBuf,
+        /// The JSON report the statement names, to check it too.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+    /// Make an Ed25519 key pair for signing certification statements: PREFIX.key (secret) and
+    /// PREFIX.pub.
+    Keygen {
+        /// The files' path without suffix.
+        prefix: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -142,8 +171,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             quickstart(dir, plugin, &listen)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Certify { plugin, store_config, report_json, junit } => {
-            certify(&plugin, &store_config, report_json.as_deref(), junit.as_deref())
+        Command::Certify { plugin, store_config, report_json, junit, attest, attestation } => {
+            let attest = attest.map(|key| {
+                let out = attestation
+                    .unwrap_or_else(|| kyro_host::attestation::default_statement_path(&plugin));
+                (key, out)
+            });
+            certify(&plugin, &store_config, report_json.as_deref(), junit.as_deref(), attest)
         }
         Command::Replay { config, capture, output, allow_mutations } => {
             match replay(&config, &capture, output.as_deref(), allow_mutations) {
@@ -166,6 +200,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 std::io::stdout().lock(),
                 "created {}: write src/store.rs, then see its README.md to certify",
                 created.display()
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plugin { command: PluginCommand::Verify { statement, key, plugin, report } } => {
+            let verified =
+                kyro_host::attestation::verify(&key, &statement, &plugin, report.as_deref())?;
+            let predicate = &verified.statement.predicate;
+            writeln!(
+                std::io::stdout().lock(),
+                "verified: {} is certified as {} by suite {}, signed by key {}",
+                plugin.display(),
+                predicate.profile,
+                predicate.suite_version,
+                verified.key_id
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plugin { command: PluginCommand::Keygen { prefix } } => {
+            let (secret, public) = kyro_host::attestation::keygen(&prefix)?;
+            writeln!(
+                std::io::stdout().lock(),
+                "wrote {} (secret: keep it out of the repository) and {}",
+                secret.display(),
+                public.display()
             )?;
             Ok(ExitCode::SUCCESS)
         }
@@ -233,6 +291,7 @@ fn certify(
     store_config: &Path,
     report_json: Option<&Path>,
     junit: Option<&Path>,
+    attest: Option<(PathBuf, PathBuf)>,
 ) -> anyhow::Result<ExitCode> {
     let config = kyro_host::certify::read_store_config(store_config)?;
     let mut stdout = std::io::stdout().lock();
@@ -246,8 +305,13 @@ fn certify(
     )?;
     writeln!(stdout, "{}", report.summary_line())?;
     if let Some(path) = report_json {
-        std::fs::write(path, report.to_json()? + "\n")
+        let report_text = report.to_json()? + "\n";
+        std::fs::write(path, &report_text)
             .with_context(|| format!("failed to write {}", path.display()))?;
+        if let Some((key, out)) = attest {
+            kyro_host::attestation::attest(&report, report_text.as_bytes(), &key, &out)?;
+            writeln!(stdout, "signed statement written to {}", out.display())?;
+        }
     }
     if let Some(path) = junit {
         std::fs::write(path, report.to_junit())

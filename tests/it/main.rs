@@ -6,6 +6,7 @@
     reason = "a test helper that meets an unexpected error should fail the test at that line"
 )]
 
+mod attestation;
 mod authoring;
 mod certification;
 mod cli;
