@@ -11,6 +11,7 @@
 //! What it deliberately does not do: load plugins, read configuration files or the environment
 //! (the host and the CLI do that and hand in a [`Subject`]).
 
+pub mod attest;
 mod checks;
 mod report;
 mod space;

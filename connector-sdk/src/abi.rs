@@ -155,7 +155,7 @@ pub type AbiHostLogBox = AbiHostLog_TO<'static, RBox<()>>;
 pub struct ConnectorModule {
     /// The ABI version the plugin was built against (also exported as a plain symbol).
     pub abi_version: AbiVersion,
-    /// The plugin's [`PluginInfo`] as a payload.
+    /// The plugin's [`PluginInfo`](crate::PluginInfo) as a payload.
     pub plugin_info: extern "C" fn() -> RResult<RVec<u8>, AbiError>,
     /// Opens a connector from JSON configuration text.
     #[sabi(last_prefix_field)]
@@ -572,8 +572,10 @@ pub mod __private {
     }
 }
 
-/// Turns a [`ConnectorPlugin`] into a loadable cdylib: exports the ABI version symbol and the root
-/// module. Invoke it once, at the root of a crate with `crate-type = ["cdylib", "rlib"]`.
+/// Turns a [`ConnectorPlugin`](crate::ConnectorPlugin) into a loadable cdylib: exports the ABI
+/// version symbol and the root module. Invoke it once, at the root of a crate with
+/// `crate-type = ["cdylib", "rlib"]`, as the
+/// [minimal connector](crate#a-complete-minimal-connector) does.
 ///
 /// Linking two crates that both invoke it into one binary fails with a duplicate symbol: load
 /// connectors as files, and link at most one as an `rlib` (for its own tests).

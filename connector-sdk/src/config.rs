@@ -56,6 +56,11 @@ fn redacted_reason(message: &str) -> String {
         || reason.starts_with("duplicate field")
     {
         reason.to_owned()
+    } else if let Some((_, expected)) =
+        reason.strip_prefix("unknown variant").and_then(|rest| rest.rsplit_once(", expected "))
+    {
+        // The variant quotes the value; the names serde expected, after the last separator, do not.
+        format!("unknown variant, expected {expected}")
     } else if reason.starts_with("invalid type") {
         "a value has the wrong type".to_owned()
     } else {

@@ -148,7 +148,15 @@ impl PluginInfo {
 ///
 /// Every operation takes the [`Scope`] as a required argument and must enforce it inside the
 /// store's own query or mutation path (a bound SQL parameter, a payload `must` condition), never
-/// by filtering afterwards. Operations a connector does not declare in [`Connector::describe`]
+/// by filtering afterwards.
+///
+/// Labels are honest: the `scope` (and `id`) of every hit, fetched document and mutation ACK is
+/// read from the store's own row (its tenant and namespace columns, its payload fields), never
+/// copied from the `scope` argument. The host re-checks every label against the request and
+/// refuses a foreign one; a connector that stamps the request's scope on whatever its query
+/// returned turns a leak in that query into another tenant's documents served as this tenant's.
+///
+/// Operations a connector does not declare in [`Connector::describe`]
 /// keep their default body, which answers [`ErrorKind::Unsupported`](crate::ErrorKind) — never a
 /// silent success.
 ///
@@ -158,7 +166,9 @@ pub trait Connector: Send + Sync {
     /// The capabilities this connector, as configured, can back honestly. Closed by default.
     fn describe(&self) -> CapabilityManifest;
 
-    /// The `top_k` nearest documents to the query within `scope`.
+    /// The `top_k` nearest documents to the query within `scope`, nearest first, each labelled
+    /// with the scope read from its row. [`SearchResults`](crate::SearchResults) builds the
+    /// answer.
     ///
     /// # Errors
     ///
@@ -169,7 +179,8 @@ pub trait Connector: Send + Sync {
         Err(ConnectorError::unsupported("search"))
     }
 
-    /// The documents with these ids within `scope`; ids that are not there are left out.
+    /// The documents with these ids within `scope`, each labelled with the scope read from its
+    /// row; ids that are not there are left out.
     ///
     /// # Errors
     ///
@@ -179,7 +190,8 @@ pub trait Connector: Send + Sync {
         Err(ConnectorError::unsupported("fetch"))
     }
 
-    /// Writes a document within `scope` and acknowledges it once it is applied and visible.
+    /// Writes a document within `scope` and acknowledges it once it is applied and visible, the
+    /// ACK naming the scope and id of the row the store wrote.
     ///
     /// # Errors
     ///

@@ -14,55 +14,37 @@
 //! What it deliberately does not do: decide freshness, merge results across stores, or trust what
 //! a connector returns. Those are the host's jobs.
 //!
-//! # A minimal connector
+//! # Building on the contract
 //!
-//! ```
-//! use kyro_connector_sdk::{
-//!     CapabilityManifest, Connector, ConnectorConfig, ConnectorHealth, ConnectorPlugin, HostContext,
-//!     Operation, PluginInfo, Result, Scope, SearchRequest, SearchResponse,
-//! };
+//! The rules certification holds every connector to are also functions to build on:
+//! [`VectorStoreConfig`] parses the keys every vector store shares (unknown keys refused) and
+//! turns them into the [`CapabilityManifest`]; [`CapabilityManifest::check_search`],
+//! [`check_fetch`](CapabilityManifest::check_fetch) and
+//! [`check_document`](CapabilityManifest::check_document) refuse what the manifest does not allow;
+//! [`filter_matches`] and [`Distance::similarity`] are the filter and score semantics; and
+//! [`SearchResults`] sorts, caps and reports the shortfall of a search answer.
 //!
-//! /// A store that never holds anything.
-//! struct EmptyStore;
+//! The authoring guide (`docs/connectors.md` in the KyroDB repository) says what a store must
+//! guarantee for each ownership mode, how secrets must be typed for the redaction checks to
+//! apply, what host startup does to the live store, and how to certify in CI.
 //!
-//! impl Connector for EmptyStore {
-//!     fn describe(&self) -> CapabilityManifest {
-//!         CapabilityManifest::closed().with_operation(Operation::Search)
-//!     }
+//! # A complete minimal connector
 //!
-//!     fn search(&self, _scope: &Scope, _request: &SearchRequest) -> Result<SearchResponse> {
-//!         Ok(SearchResponse { hits: Vec::new(), shortfall: None })
-//!     }
+//! This is `examples/minimal.rs`, which the KyroDB repository's tests certify; as a plugin it is a
+//! crate's `src/lib.rs` with `crate-type = ["cdylib", "rlib"]`.
 //!
-//!     fn health(&self) -> Result<ConnectorHealth> {
-//!         Ok(ConnectorHealth::healthy("empty 1.0"))
-//!     }
-//! }
-//!
-//! impl ConnectorPlugin for EmptyStore {
-//!     fn plugin_info() -> PluginInfo {
-//!         PluginInfo::new("empty", "1.0.0", "a store that never holds anything", EmptyStore.describe())
-//!     }
-//!
-//!     fn open(_config: &ConnectorConfig, _host: HostContext) -> Result<Self> {
-//!         Ok(EmptyStore)
-//!     }
-//! }
-//!
-//! // In the connector's lib.rs (crate-type = ["cdylib", "rlib"]):
-//! kyro_connector_sdk::export_connector!(EmptyStore);
-//! # fn main() {}
-//! ```
-
+#![doc = concat!("```rust\n", include_str!("../examples/minimal.rs"), "```")]
 #![deny(missing_docs)]
 
 pub mod abi;
 mod config;
 mod connector;
+mod contract;
 mod manifest;
 pub mod runtime;
 mod secret;
 mod setup;
+mod store_config;
 
 #[cfg(feature = "loader")]
 pub mod guard;
@@ -80,6 +62,7 @@ pub use connector::{
     PluginInfo, SearchRequest, SearchResponse, Shortfall, ShortfallReason, document_embedding,
     ensure_certification_scope,
 };
+pub use contract::{SearchResults, filter_matches};
 pub use kyro_core::{
     ConnectorError, Document, DocumentId, Embedding, ErrorKind, FilterExpr, FilterKey, FilterValue,
     Metadata, MutationAck, MutationOutcome, OwnershipMode, Revision, RuntimeFilter, Scope,
@@ -90,6 +73,7 @@ pub use manifest::{
 };
 pub use secret::{Secret, SecretSource};
 pub use setup::{SetupFinding, SetupFindings, SetupFindingsExt};
+pub use store_config::VectorStoreConfig;
 
 /// The version of this SDK, as reported by plugins built with it.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -133,7 +133,7 @@ pub fn load(path: &Path) -> Result<Plugin, LoadError> {
     if !abi_version.is_compatible_with(ABI_VERSION) {
         return Err(LoadError::AbiMismatch { path, plugin: abi_version, host: ABI_VERSION });
     }
-    let header = lib_header_from_path(&path).map_err(|err| LoadError::Layout {
+    let header = lib_header_from_path(&loadable(&path)).map_err(|err| LoadError::Layout {
         path: path.clone(),
         reason: first_line(&err.to_string()),
     })?;
@@ -151,7 +151,7 @@ pub fn load(path: &Path) -> Result<Plugin, LoadError> {
 fn read_abi_version(path: &Path) -> Result<AbiVersion, LoadError> {
     // SAFETY: loading a library runs its initializers. That is the point of a plugin; the file
     // was named by the operator. The handle is leaked below, so nothing loaded is ever unloaded.
-    let library = unsafe { libloading::Library::new(path) }.map_err(|err| {
+    let library = unsafe { libloading::Library::new(loadable(path)) }.map_err(|err| {
         LoadError::NotALibrary { path: path.to_path_buf(), reason: first_line(&err.to_string()) }
     })?;
     // SAFETY: the symbol is declared by the export macro as `extern "C" fn() -> u64`; a library
@@ -164,6 +164,16 @@ fn read_abi_version(path: &Path) -> Result<AbiVersion, LoadError> {
     };
     std::mem::forget(library);
     Ok(AbiVersion::from_bits(bits))
+}
+
+/// The path the dynamic loader is given: it looks a bare file name up in the system's library
+/// directories, not in the current directory, so `libmine.so` becomes `./libmine.so`.
+fn loadable(path: &Path) -> PathBuf {
+    if path.parent().is_some_and(|parent| parent.as_os_str().is_empty()) {
+        Path::new(".").join(path)
+    } else {
+        path.to_path_buf()
+    }
 }
 
 fn first_line(text: &str) -> String {

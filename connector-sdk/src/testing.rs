@@ -4,63 +4,48 @@
 //!
 //! It is not a store for production: nothing is persisted and search is a linear scan.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::RwLock;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 use crate::connector::{
     Connector, ConnectorHealth, ConnectorPlugin, PluginInfo, SearchRequest, SearchResponse,
     ShortfallReason,
 };
-use crate::manifest::{
-    CapabilityManifest, Caps, Distance, FilterableKeys, Operation, VectorSpec, WatermarkKind,
-};
+use crate::contract::{SearchResults, filter_matches};
+use crate::manifest::{CapabilityManifest, Caps, FilterableKeys, Operation, WatermarkKind};
 use crate::{
-    ConnectorConfig, ConnectorError, Document, DocumentId, FilterExpr, FilterKey, HostContext,
-    LogLevel, Metadata, MutationAck, MutationOutcome, OwnershipMode, Result, Revision, Scope,
-    SearchHit, Secret, SecretSource, StoredDocument, Watermark,
+    ConnectorConfig, ConnectorError, Document, DocumentId, HostContext, LogLevel, Metadata,
+    MutationAck, MutationOutcome, OwnershipMode, Result, Revision, Scope, SearchHit, Secret,
+    SecretSource, StoredDocument, VectorStoreConfig, Watermark,
 };
 
-/// Configuration of [`MemoryConnector`].
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The contract's filter semantics, under the name the connectors' own tests use.
+pub use crate::contract::filter_matches as matches;
+
+/// Configuration of [`MemoryConnector`]: the shared vector-store keys (see
+/// [`VectorStoreConfig`]; caps default to 100 hits, 100 ids and 1 MiB of content) and `dsn`.
+#[derive(Debug)]
 pub struct MemoryConfig {
-    /// Vector dimension.
-    pub dimension: u32,
-    /// Distance: `cosine`, `l2` or `inner_product`.
-    #[serde(default = "default_distance")]
-    pub distance: String,
-    /// Metadata keys that may be filtered on.
-    #[serde(default)]
-    pub filterable_keys: Vec<String>,
-    /// Largest `top_k`.
-    #[serde(default = "default_max_top_k")]
-    pub max_top_k: u32,
-    /// Most ids in one fetch.
-    #[serde(default = "default_max_fetch_ids")]
-    pub max_fetch_ids: u32,
-    /// Largest total content in one response, in bytes.
-    #[serde(default = "default_max_response_bytes")]
-    pub max_response_bytes: u64,
     /// A pretend connection string, so redaction can be tested; it is never used.
     pub dsn: Option<SecretSource>,
+    /// Everything else; its `dsn` was moved to the field above.
+    vector_store: VectorStoreConfig<MemoryKeys>,
 }
 
-fn default_distance() -> String {
-    "cosine".to_owned()
+/// The memory store's own keys.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MemoryKeys {
+    dsn: Option<SecretSource>,
 }
 
-fn default_max_top_k() -> u32 {
-    100
-}
-
-fn default_max_fetch_ids() -> u32 {
-    100
-}
-
-fn default_max_response_bytes() -> u64 {
-    1024 * 1024
+impl<'de> Deserialize<'de> for MemoryConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let mut vector_store = VectorStoreConfig::<MemoryKeys>::deserialize(deserializer)?;
+        Ok(Self { dsn: vector_store.store.dsn.take(), vector_store })
+    }
 }
 
 /// Checked [`MemoryConfig`].
@@ -77,39 +62,12 @@ impl MemoryConfig {
     ///
     /// `Configuration` naming the key at fault.
     pub fn validate(self) -> Result<ValidatedMemoryConfig> {
-        let distance = match self.distance.as_str() {
-            "cosine" => Distance::Cosine,
-            "l2" => Distance::L2,
-            "inner_product" => Distance::InnerProduct,
-            _ => {
-                return Err(ConnectorError::configuration(
-                    "distance must be cosine, l2 or inner_product",
-                ));
-            }
-        };
-        if self.dimension == 0 || self.dimension > 16_384 {
-            return Err(ConnectorError::configuration("dimension must be in 1..=16384"));
-        }
-        if self.max_top_k == 0 || self.max_top_k > Caps::CONTRACT.max_top_k {
-            return Err(ConnectorError::configuration("max_top_k must be in 1..=1000"));
-        }
-        let mut keys = BTreeSet::new();
-        for key in self.filterable_keys {
-            keys.insert(
-                FilterKey::new(key).map_err(|err| {
-                    ConnectorError::configuration(format!("filterable_keys: {err}"))
-                })?,
-            );
-        }
-        let manifest = declared_capabilities()
-            .with_filterable_keys(FilterableKeys::Listed(keys))
-            .with_vector(VectorSpec { dimension: self.dimension, distance })
-            .with_caps(Caps {
-                max_top_k: self.max_top_k,
-                max_fetch_ids: self.max_fetch_ids,
-                max_response_bytes: self.max_response_bytes,
-                ..Caps::CONTRACT
-            });
+        let manifest = self.vector_store.manifest(declared_capabilities().with_caps(Caps {
+            max_top_k: 100,
+            max_fetch_ids: 100,
+            max_response_bytes: 1024 * 1024,
+            ..Caps::CONTRACT
+        }))?;
         let dsn = self.dsn.as_ref().map(SecretSource::resolve).transpose()?;
         Ok(ValidatedMemoryConfig { manifest, dsn })
     }
@@ -129,8 +87,13 @@ fn declared_capabilities() -> CapabilityManifest {
         .with_watermark_kind(WatermarkKind::PerScopeNative)
 }
 
+/// A stored document. It carries its own scope and id, and everything the store reports about a
+/// document (a hit, a fetched document, an ACK) is read from here, never from the request: that is
+/// what makes a leak in the lookup visible to the host's scope check as a foreign label.
 #[derive(Debug, Clone)]
 struct Row {
+    scope: Scope,
+    id: DocumentId,
     embedding: Vec<f32>,
     content: Option<String>,
     metadata: Metadata,
@@ -170,12 +133,6 @@ impl MemoryConnector {
         self.dsn.as_ref()
     }
 
-    fn vector(&self) -> Result<VectorSpec> {
-        self.manifest
-            .vector
-            .ok_or_else(|| ConnectorError::internal("memory connector has no vector spec"))
-    }
-
     fn read(&self) -> Result<std::sync::RwLockReadGuard<'_, State>> {
         self.state.read().map_err(|_| ConnectorError::internal("memory store lock poisoned"))
     }
@@ -183,69 +140,16 @@ impl MemoryConnector {
     fn write(&self) -> Result<std::sync::RwLockWriteGuard<'_, State>> {
         self.state.write().map_err(|_| ConnectorError::internal("memory store lock poisoned"))
     }
-
-    fn check_filter_keys(&self, filter: &crate::RuntimeFilter) -> Result<()> {
-        if filter.n_nodes() > self.manifest.caps.max_filter_nodes as usize {
-            return Err(ConnectorError::limit_exceeded(format!(
-                "filter has {} nodes, over the cap of {}",
-                filter.n_nodes(),
-                self.manifest.caps.max_filter_nodes
-            )));
-        }
-        for key in filter.keys() {
-            if !self.manifest.filterable_keys.allows(key) {
-                return Err(ConnectorError::invalid_request(format!(
-                    "filter key {key} is not declared filterable"
-                )));
-            }
-        }
-        Ok(())
-    }
 }
 
-fn stored(scope: &Scope, id: &DocumentId, row: &Row, include_content: bool) -> StoredDocument {
+fn stored(row: &Row) -> StoredDocument {
     StoredDocument {
-        scope: scope.clone(),
-        id: id.clone(),
-        content: if include_content { row.content.clone() } else { None },
+        scope: row.scope.clone(),
+        id: row.id.clone(),
+        content: row.content.clone(),
         metadata: row.metadata.clone(),
         revision: row.revision.clone(),
         watermark: Some(Watermark(row.watermark)),
-    }
-}
-
-/// Evaluates a filter against metadata, the way a store's query would.
-pub fn matches(filter: &FilterExpr, metadata: &Metadata) -> bool {
-    match filter {
-        FilterExpr::Exact { key, value } => metadata.get(key.as_str()) == Some(value.as_str()),
-        FilterExpr::In { key, values } => metadata
-            .get(key.as_str())
-            .is_some_and(|actual| values.iter().any(|value| value.as_str() == actual)),
-        FilterExpr::Range { key, min, max } => metadata
-            .get(key.as_str())
-            .and_then(|text| text.trim().parse::<f64>().ok())
-            .is_some_and(|number| {
-                number.is_finite()
-                    && min.is_none_or(|min| number >= min)
-                    && max.is_none_or(|max| number <= max)
-            }),
-        FilterExpr::And(children) => children.iter().all(|child| matches(child, metadata)),
-        FilterExpr::Or(children) => children.iter().any(|child| matches(child, metadata)),
-        FilterExpr::Not(child) => !matches(child, metadata),
-    }
-}
-
-/// Similarity of two vectors under `distance`; higher is closer.
-pub fn similarity(distance: Distance, left: &[f32], right: &[f32]) -> f32 {
-    let dot: f32 = left.iter().zip(right).map(|(a, b)| a * b).sum();
-    match distance {
-        Distance::InnerProduct => dot,
-        Distance::Cosine => {
-            let norms = left.iter().map(|a| a * a).sum::<f32>().sqrt()
-                * right.iter().map(|b| b * b).sum::<f32>().sqrt();
-            if norms == 0.0 { 0.0 } else { dot / norms }
-        }
-        Distance::L2 => -left.iter().zip(right).map(|(a, b)| (a - b) * (a - b)).sum::<f32>().sqrt(),
     }
 }
 
@@ -255,96 +159,52 @@ impl Connector for MemoryConnector {
     }
 
     fn search(&self, scope: &Scope, request: &SearchRequest) -> Result<SearchResponse> {
-        let vector = self.vector()?;
-        if request.embedding.dimension() != vector.dimension as usize {
-            return Err(ConnectorError::invalid_request(format!(
-                "query embedding has {} dimensions, the store has {}",
-                request.embedding.dimension(),
-                vector.dimension
-            )));
-        }
-        if request.top_k == 0 || request.top_k > self.manifest.caps.max_top_k {
-            return Err(ConnectorError::limit_exceeded(format!(
-                "top_k {} is over the cap of {}",
-                request.top_k, self.manifest.caps.max_top_k
-            )));
-        }
-        if let Some(filter) = &request.filter {
-            self.check_filter_keys(filter)?;
-        }
+        self.manifest.check_search(request)?;
+        let distance = self.manifest.vector_spec()?.distance;
         let state = self.read()?;
-        let mut hits: Vec<SearchHit> = Vec::new();
-        if let Some(rows) = state.rows.get(scope) {
-            for (id, row) in rows {
-                if request
-                    .filter
-                    .as_ref()
-                    .is_some_and(|filter| !matches(filter.root(), &row.metadata))
-                {
-                    continue;
-                }
-                let score =
-                    similarity(vector.distance, request.embedding.as_slice(), &row.embedding);
-                hits.push(SearchHit {
-                    document: stored(scope, id, row, request.include_content),
-                    score,
-                });
+        let mut results = SearchResults::new(request, &self.manifest);
+        for row in state.rows.get(scope).into_iter().flat_map(BTreeMap::values) {
+            if request
+                .filter
+                .as_ref()
+                .is_none_or(|filter| filter_matches(filter.root(), &row.metadata))
+            {
+                let score = distance.similarity(request.embedding.as_slice(), &row.embedding);
+                results.push(SearchHit { document: stored(row), score });
             }
         }
-        hits.sort_by(|left, right| {
-            right
-                .score
-                .total_cmp(&left.score)
-                .then_with(|| left.document.id.cmp(&right.document.id))
-        });
-        hits.truncate(request.top_k as usize);
-        let response_bytes: usize =
-            hits.iter().filter_map(|hit| hit.document.content.as_ref()).map(String::len).sum();
-        if response_bytes as u64 > self.manifest.caps.max_response_bytes {
-            return Err(ConnectorError::limit_exceeded(format!(
-                "response would hold {response_bytes} bytes of content, over the cap of {}",
-                self.manifest.caps.max_response_bytes
-            )));
-        }
         // A linear scan sees every row, so a short list is always the complete answer.
-        Ok(SearchResponse::new(hits, request.top_k, ShortfallReason::Exhausted))
+        results.finish(ShortfallReason::Exhausted)
     }
 
     fn fetch(&self, scope: &Scope, ids: &[DocumentId]) -> Result<Vec<StoredDocument>> {
-        if ids.len() > self.manifest.caps.max_fetch_ids as usize {
-            return Err(ConnectorError::limit_exceeded(format!(
-                "fetch of {} ids is over the cap of {}",
-                ids.len(),
-                self.manifest.caps.max_fetch_ids
-            )));
-        }
+        self.manifest.check_fetch(ids)?;
         let state = self.read()?;
         let Some(rows) = state.rows.get(scope) else { return Ok(Vec::new()) };
-        Ok(ids
-            .iter()
-            .filter_map(|id| rows.get(id).map(|row| stored(scope, id, row, true)))
-            .collect())
+        Ok(ids.iter().filter_map(|id| rows.get(id).map(stored)).collect())
     }
 
     fn upsert(&self, scope: &Scope, document: &Document) -> Result<MutationAck> {
-        let embedding = crate::document_embedding(document, self.vector()?.dimension)?;
+        let embedding = self.manifest.check_document(document)?;
         let mut state = self.write()?;
         state.sequence += 1;
         let sequence = state.sequence;
         let row = Row {
+            scope: scope.clone(),
+            id: document.id().clone(),
             embedding: embedding.as_slice().to_vec(),
             content: document.content().map(str::to_owned),
             metadata: document.metadata().clone(),
             revision: document.revision().cloned(),
             watermark: sequence,
         };
-        let previous =
-            state.rows.entry(scope.clone()).or_default().insert(document.id().clone(), row);
+        let (ack_scope, ack_id) = (row.scope.clone(), row.id.clone());
+        let previous = state.rows.entry(scope.clone()).or_default().insert(row.id.clone(), row);
         state.scope_watermarks.insert(scope.clone(), sequence);
         self.host.log(LogLevel::Debug, &format!("upserted one document in {scope}"));
         Ok(MutationAck {
-            scope: scope.clone(),
-            id: document.id().clone(),
+            scope: ack_scope,
+            id: ack_id,
             outcome: if previous.is_some() {
                 MutationOutcome::Updated
             } else {

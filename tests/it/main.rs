@@ -6,6 +6,8 @@
     reason = "a test helper that meets an unexpected error should fail the test at that line"
 )]
 
+mod attestation;
+mod authoring;
 mod certification;
 mod cli;
 mod evidence;
@@ -18,4 +20,5 @@ mod qdrant;
 mod quickstart;
 mod replay;
 mod runtime;
+mod scaffold;
 mod tidy;

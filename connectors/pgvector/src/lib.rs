@@ -251,13 +251,7 @@ impl Connector for PgvectorConnector {
     }
 
     fn fetch(&self, scope: &Scope, ids: &[DocumentId]) -> Result<Vec<StoredDocument>> {
-        if ids.len() > self.manifest.caps.max_fetch_ids as usize {
-            return Err(ConnectorError::limit_exceeded(format!(
-                "fetch of {} ids is over the cap of {}",
-                ids.len(),
-                self.manifest.caps.max_fetch_ids
-            )));
-        }
+        self.manifest.check_fetch(ids)?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }

@@ -10,16 +10,15 @@
 //!   `range` runs on that mirror, so a value that does not read as a number never matches;
 //! - `not` matches whatever its child does not, including documents without the key.
 //!
-//! Keys are checked against the declared filterable keys before anything is built, and they are
-//! already identifiers (`[A-Za-z0-9_]+`), so a key can never form another JSON path. Values are
+//! Keys are checked against the declared filterable keys before anything is built (the SDK's
+//! `CapabilityManifest::check_search`, called by the connector's search), and they are already
+//! identifiers (`[A-Za-z0-9_]+`), so a key can never form another JSON path. Values are
 //! carried as data into typed match values and are never parsed.
 //!
 //! This module does not decide the scope: [`scoped`] always puts tenant and namespace `must`
 //! conditions around whatever the caller asked for.
 
-use kyro_connector_sdk::{
-    ConnectorError, DocumentId, FilterExpr, FilterableKeys, RuntimeFilter, Scope,
-};
+use kyro_connector_sdk::{DocumentId, FilterExpr, RuntimeFilter, Scope};
 
 use crate::config::PayloadFields;
 use crate::payload::PointKey;
@@ -69,31 +68,10 @@ pub(crate) enum Condition {
     Not(Box<Condition>),
 }
 
-/// Translates a caller's filter, refusing keys that are not declared filterable.
-///
-/// # Errors
-///
-/// `InvalidRequest` naming the first undeclared key; `LimitExceeded` past the node cap.
-pub(crate) fn translate(
-    filter: &RuntimeFilter,
-    filterable_keys: &FilterableKeys,
-    max_filter_nodes: u32,
-    fields: &PayloadFields,
-) -> Result<Condition, ConnectorError> {
-    if filter.n_nodes() > max_filter_nodes as usize {
-        return Err(ConnectorError::limit_exceeded(format!(
-            "filter has {} nodes, over the cap of {max_filter_nodes}",
-            filter.n_nodes()
-        )));
-    }
-    for key in filter.keys() {
-        if !filterable_keys.allows(key) {
-            return Err(ConnectorError::invalid_request(format!(
-                "filter key {key} is not declared filterable"
-            )));
-        }
-    }
-    Ok(translate_node(filter.root(), fields))
+/// Translates a caller's filter, already checked against the manifest
+/// (`CapabilityManifest::check_search`).
+pub(crate) fn translate(filter: &RuntimeFilter, fields: &PayloadFields) -> Condition {
+    translate_node(filter.root(), fields)
 }
 
 fn translate_node(node: &FilterExpr, fields: &PayloadFields) -> Condition {

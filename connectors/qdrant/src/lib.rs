@@ -32,7 +32,7 @@ use kyro_connector_sdk::{
     CapabilityManifest, Connector, ConnectorConfig, ConnectorError, ConnectorHealth,
     ConnectorPlugin, Distance, Document, DocumentId, FilterableKeys, HostContext, LogLevel,
     MutationAck, MutationOutcome, Operation, OwnershipMode, PluginInfo, Result, Scope, SearchHit,
-    SearchRequest, SearchResponse, ShortfallReason, StoredDocument, WatermarkKind,
+    SearchRequest, SearchResponse, SearchResults, ShortfallReason, StoredDocument, WatermarkKind,
 };
 
 pub use config::{
@@ -114,26 +114,6 @@ impl QdrantConnector {
         }
     }
 
-    fn check_top_k(&self, top_k: u32) -> Result<()> {
-        let cap = self.manifest.caps.max_top_k;
-        if top_k == 0 || top_k > cap {
-            return Err(ConnectorError::limit_exceeded(format!(
-                "top_k {top_k} is outside 1..={cap}"
-            )));
-        }
-        Ok(())
-    }
-
-    fn check_dimension(&self, what: &str, dimension: usize) -> Result<()> {
-        let expected = self.config.vector().dimension;
-        if dimension != expected as usize {
-            return Err(ConnectorError::invalid_request(format!(
-                "{what} has {dimension} dimensions, the store has {expected}"
-            )));
-        }
-        Ok(())
-    }
-
     /// A query vector for reads that only need a point's existence and version: any vector
     /// works with a filter that selects one point, and ones are valid under every distance.
     fn probe(&self) -> Vec<f32> {
@@ -191,18 +171,9 @@ impl Connector for QdrantConnector {
     }
 
     fn search(&self, scope: &Scope, request: &SearchRequest) -> Result<SearchResponse> {
-        self.check_dimension("query embedding", request.embedding.dimension())?;
-        self.check_top_k(request.top_k)?;
+        self.manifest.check_search(request)?;
         let fields = self.config.fields();
-        let inner = match &request.filter {
-            Some(filter) => Some(filter::translate(
-                filter,
-                &self.manifest.filterable_keys,
-                self.manifest.caps.max_filter_nodes,
-                fields,
-            )?),
-            None => None,
-        };
+        let inner = request.filter.as_ref().map(|filter| filter::translate(filter, fields));
         let condition = filter::scoped(scope, fields, inner);
         let found = self.store.search(&condition, request.embedding.as_slice(), request.top_k)?;
         if found.len() > request.top_k as usize {
@@ -213,48 +184,34 @@ impl Connector for QdrantConnector {
             )));
         }
         let distance = self.config.vector().distance;
-        let mut hits = Vec::with_capacity(found.len());
-        let mut content_bytes = 0_usize;
+        let mut results = SearchResults::new(request, &self.manifest);
         for point in found {
             let document =
                 payload::from_payload(scope, &point.payload, fields, request.include_content)?;
-            content_bytes += document.content.as_ref().map_or(0, String::len);
-            hits.push(SearchHit { document, score: kyro_score(distance, point.score) });
+            results.push(SearchHit { document, score: kyro_score(distance, point.score) });
         }
-        if content_bytes as u64 > self.manifest.caps.max_response_bytes {
-            return Err(ConnectorError::limit_exceeded(format!(
-                "response would hold {content_bytes} bytes of content, over the cap of {}",
-                self.manifest.caps.max_response_bytes
-            )));
-        }
-        let reason = if hits.len() < request.top_k as usize {
+        let reason = if results.is_short() {
             // A filtered HNSW search may stop early; an exact count of the same scope and
             // filter tells whether the short list is complete.
             let n_matching = self.store.count(&condition)?;
-            if n_matching <= hits.len() as u64 {
+            if n_matching <= results.len() as u64 {
                 ShortfallReason::Exhausted
             } else {
                 ShortfallReason::IndexScanLimit {
                     detail: format!(
                         "qdrant hnsw search returned {} of {n_matching} matching points",
-                        hits.len()
+                        results.len()
                     ),
                 }
             }
         } else {
             ShortfallReason::Exhausted
         };
-        Ok(SearchResponse::new(hits, request.top_k, reason))
+        results.finish(reason)
     }
 
     fn fetch(&self, scope: &Scope, ids: &[DocumentId]) -> Result<Vec<StoredDocument>> {
-        let cap = self.manifest.caps.max_fetch_ids;
-        if ids.len() > cap as usize {
-            return Err(ConnectorError::limit_exceeded(format!(
-                "fetch of {} ids is over the cap of {cap}",
-                ids.len()
-            )));
-        }
+        self.manifest.check_fetch(ids)?;
         let unique: Vec<DocumentId> =
             ids.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect();
         if unique.is_empty() {
@@ -274,10 +231,7 @@ impl Connector for QdrantConnector {
 
     fn upsert(&self, scope: &Scope, document: &Document) -> Result<MutationAck> {
         let store = self.embedded_store("upsert")?;
-        let embedding = document
-            .embedding()
-            .ok_or_else(|| ConnectorError::invalid_request("upsert needs an embedding"))?;
-        self.check_dimension("document embedding", embedding.dimension())?;
+        let embedding = self.manifest.check_document(document)?;
         let fields = self.config.fields();
         let point = PointKey::derive(scope, document.id());
         let owner = filter::scoped_ids(scope, fields, std::slice::from_ref(document.id()));
@@ -364,10 +318,7 @@ impl Connector for QdrantConnector {
                 let fields = self.config.fields();
                 let mut points = Vec::with_capacity(documents.len());
                 for document in documents {
-                    let embedding = document.embedding().ok_or_else(|| {
-                        ConnectorError::invalid_request("seeding needs an embedding")
-                    })?;
-                    self.check_dimension("document embedding", embedding.dimension())?;
+                    let embedding = self.manifest.check_document(document)?;
                     let id = PointKey::derive(scope, document.id()).to_uuid_string();
                     points.push((
                         id,

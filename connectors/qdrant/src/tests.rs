@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use kyro_connector_sdk::{
     ConnectorConfig, Document, DocumentId, Embedding, ErrorKind, FilterExpr, FilterKey,
-    FilterValue, FilterableKeys, Metadata, RuntimeFilter, Scope,
+    FilterValue, Metadata, RuntimeFilter, Scope,
 };
 
 use crate::config::QdrantConfig;
@@ -45,12 +45,13 @@ fn value(text: &str) -> FilterValue {
     FilterValue::new(text).unwrap()
 }
 
-fn declared() -> FilterableKeys {
-    FilterableKeys::Listed([key("lang"), key("year"), key("tag")].into_iter().collect())
+fn translate(expr: FilterExpr) -> Condition {
+    filter::translate(&RuntimeFilter::new(expr).unwrap(), &fields())
 }
 
-fn translate(expr: FilterExpr) -> Result<Condition, kyro_connector_sdk::ConnectorError> {
-    filter::translate(&RuntimeFilter::new(expr).unwrap(), &declared(), 256, &fields())
+/// What an embedded connector opened on `embedded_json()` declares.
+fn manifest() -> kyro_connector_sdk::CapabilityManifest {
+    crate::manifest(&parse(embedded_json()).unwrap().validate().unwrap())
 }
 
 #[test]
@@ -195,23 +196,14 @@ fn payloads_round_trip_and_mirror_numeric_metadata() {
 
 #[test]
 fn undeclared_filter_keys_are_refused() {
-    let err = translate(FilterExpr::Not(Box::new(FilterExpr::Exact {
+    let filter = RuntimeFilter::new(FilterExpr::Not(Box::new(FilterExpr::Exact {
         key: key("secret"),
         value: value("x"),
     })))
-    .unwrap_err();
+    .unwrap();
+    let err = manifest().check_filter(&filter).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidRequest);
     assert!(err.message().contains("secret"));
-}
-
-#[test]
-fn filters_over_the_node_cap_are_refused() {
-    let expr = FilterExpr::And(
-        (0..10).map(|_| FilterExpr::Exact { key: key("lang"), value: value("en") }).collect(),
-    );
-    let err = filter::translate(&RuntimeFilter::new(expr).unwrap(), &declared(), 5, &fields())
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::LimitExceeded);
 }
 
 /// A representative set of filters, rendered into both backends' requests.
@@ -256,7 +248,7 @@ fn representative_filters() -> Vec<(&'static str, Option<FilterExpr>)> {
 fn grpc_search_requests_carry_the_scope_and_the_filter() {
     let scope = scope("acme", "support");
     for (name, expr) in representative_filters() {
-        let inner = expr.map(|expr| translate(expr).unwrap());
+        let inner = expr.map(translate);
         let condition = filter::scoped(&scope, &fields(), inner);
         let request = server::search_request(
             "docs",
@@ -273,7 +265,7 @@ fn grpc_search_requests_carry_the_scope_and_the_filter() {
 fn edge_filters_carry_the_scope_and_the_filter() {
     let scope = scope("acme", "support");
     for (name, expr) in representative_filters() {
-        let inner = expr.map(|expr| translate(expr).unwrap());
+        let inner = expr.map(translate);
         let condition = filter::scoped(&scope, &fields(), inner);
         insta::assert_yaml_snapshot!(
             format!("edge_filter_{name}"),

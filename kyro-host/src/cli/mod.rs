@@ -1,15 +1,19 @@
 //! The `kyro` command line: serve, certify, replay, inspect and the quickstart. This is the only
 //! layer that prints to stdout or stderr; everything below it returns values.
 
+mod attestation;
+mod certify;
 mod init;
 mod inspect;
+mod plugin;
 mod quickstart;
 mod replay;
+mod scaffold;
 mod serve;
 mod terminal;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -28,7 +32,7 @@ enum Command {
     /// Work with connector plugin files.
     Plugin {
         #[command(subcommand)]
-        command: PluginCommand,
+        command: plugin::PluginCommand,
     },
     /// Serve the runtime: certify every configured store, then answer the HTTP contract.
     Serve {
@@ -80,6 +84,14 @@ enum Command {
         /// to standard error, and only on a terminal is it rewritten in place).
         #[arg(long)]
         json: bool,
+        /// Sign a statement binding the plugin file to the JSON report with this secret key file
+        /// (see `kyro plugin keygen`).
+        #[arg(long, requires = "report_json")]
+        attest: Option<PathBuf>,
+        /// Where to write the signed statement (default: the plugin file's path plus
+        /// `.attestation.json`, where the host looks for it).
+        #[arg(long, requires = "attest")]
+        attestation: Option<PathBuf>,
     },
     /// Re-run an exported replay capture against a configuration and print the diff (a cutover
     /// gate): exits 0 when the candidate answered every step alike, 1 when it did not, 2 on error.
@@ -96,18 +108,6 @@ enum Command {
         /// Let captured upserts and deletes reach the candidate's stores.
         #[arg(long)]
         allow_mutations: bool,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum PluginCommand {
-    /// Print a plugin's name, versions, SHA-256 and capabilities without opening a store.
-    Inspect {
-        /// The plugin file (a connector cdylib).
-        path: PathBuf,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
     },
 }
 
@@ -153,11 +153,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Init { command } => init::run(command),
-        Command::Certify { plugin, store_config, report_json, junit, json } => {
-            certify(&plugin, &store_config, report_json.as_deref(), junit.as_deref(), json)
+        Command::Certify {
+            plugin,
+            store_config,
+            report_json,
+            junit,
+            json,
+            attest,
+            attestation,
+        } => {
+            let attest = attest.map(|key| {
+                let out = attestation
+                    .unwrap_or_else(|| crate::config::attestation::default_statement_path(&plugin));
+                (key, out)
+            });
+            let (report_json, junit) = (report_json.as_deref(), junit.as_deref());
+            certify::certify(&plugin, &store_config, report_json, junit, json, attest)
         }
         Command::Replay { config, capture, output, allow_mutations } => {
-            match replay(&config, &capture, output.as_deref(), allow_mutations) {
+            match replay::replay(&config, &capture, output.as_deref(), allow_mutations) {
                 Ok(true) => Ok(ExitCode::SUCCESS),
                 Ok(false) => Ok(ExitCode::from(1)),
                 Err(err) => {
@@ -166,16 +180,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::Plugin { command: PluginCommand::Inspect { path, json } } => {
-            let inspection = inspect::inspect(&path)?;
-            let text = if json {
-                serde_json::to_string_pretty(&inspection)? + "\n"
-            } else {
-                inspection.to_text()
-            };
-            std::io::stdout().lock().write_all(text.as_bytes())?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Plugin { command } => plugin::run(command),
     }
 }
 
@@ -192,97 +197,4 @@ fn init_logging(json: bool) {
     } else {
         builder.init();
     }
-}
-
-fn certify(
-    plugin: &Path,
-    store_config: &Path,
-    report_json: Option<&Path>,
-    junit: Option<&Path>,
-    json: bool,
-) -> anyhow::Result<ExitCode> {
-    let config = crate::stores::certify::read_store_config(store_config)?;
-    let mut stdout = std::io::stdout().lock();
-    let progress = json.then(|| terminal::Progress::start("certifying"));
-    let mut n_checks = 0_usize;
-    let report = crate::stores::certify::certify_plugin(
-        plugin,
-        &config,
-        kyro_certification::Profile::Full,
-        &mut |record| match &progress {
-            Some(progress) => {
-                n_checks += 1;
-                progress.update(&format!("{n_checks} checks, last {}", record.id));
-            }
-            None => {
-                let _ = writeln!(stdout, "{}", record.to_line());
-            }
-        },
-    )?;
-    match progress {
-        Some(progress) => {
-            progress.finish(report.verdict.as_str());
-            writeln!(stdout, "{}", report.to_json()?)?;
-        }
-        None => writeln!(stdout, "{}", report.summary_line())?,
-    }
-    if let Some(path) = report_json {
-        std::fs::write(path, report.to_json()? + "\n")
-            .with_context(|| format!("failed to write {}", path.display()))?;
-    }
-    if let Some(path) = junit {
-        std::fs::write(path, report.to_junit())
-            .with_context(|| format!("failed to write {}", path.display()))?;
-    }
-    match report.verdict {
-        kyro_certification::Verdict::Certified => Ok(ExitCode::SUCCESS),
-        kyro_certification::Verdict::Refused => {
-            writeln!(
-                std::io::stderr().lock(),
-                "error: not certified; failed checks: {}",
-                report.failed_checks.join(", ")
-            )?;
-            Ok(ExitCode::from(1))
-        }
-        kyro_certification::Verdict::Invalid => {
-            let detail = if report.error_checks.is_empty() {
-                format!("cleanup incomplete: {}", report.cleanup.detail)
-            } else {
-                format!("checks that could not run: {}", report.error_checks.join(", "))
-            };
-            writeln!(std::io::stderr().lock(), "error: certification invalid; {detail}")?;
-            Ok(ExitCode::from(2))
-        }
-    }
-}
-
-fn replay(
-    config: &Path,
-    capture: &Path,
-    output: Option<&Path>,
-    allow_mutations: bool,
-) -> anyhow::Result<bool> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("failed to start the async runtime")?;
-    let (identical, report) =
-        runtime.block_on(replay::replay_command(config, capture, allow_mutations))?;
-    let text = serde_json::to_string_pretty(&report)? + "\n";
-    if let Some(output) = output {
-        std::fs::write(output, &text)
-            .with_context(|| format!("failed to write {}", output.display()))?;
-    }
-    std::io::stdout().lock().write_all(text.as_bytes())?;
-    let _ = writeln!(
-        std::io::stderr().lock(),
-        "replay: {} of {} steps compared, {} changed, {} missing, {} refused: {}",
-        report["steps_compared"],
-        report["baseline_steps"],
-        report["steps_changed"],
-        report["missing_in_candidate"].as_array().map_or(0, Vec::len),
-        report["refused_steps"].as_array().map_or(0, Vec::len),
-        if identical { "identical" } else { "DIFFERS" }
-    );
-    Ok(identical)
 }

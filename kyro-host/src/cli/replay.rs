@@ -2,6 +2,7 @@
 //! a shadow session of its own (its stores are certified first, as `kyro serve` does), and
 //! diffs what that runtime answered against what the capture observed: the cutover gate.
 
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
@@ -28,4 +29,39 @@ pub(crate) async fn replay_command(
     replay_capture(&runtime, &capture, allow_mutations)
         .await
         .map_err(|err| anyhow::anyhow!("cannot replay the capture: {}", err.message))
+}
+
+/// Runs `kyro replay` and prints the report; returns whether every step answered alike.
+///
+/// # Errors
+///
+/// As [`replay_command`], or a file that cannot be written.
+pub(super) fn replay(
+    config: &Path,
+    capture: &Path,
+    output: Option<&Path>,
+    allow_mutations: bool,
+) -> anyhow::Result<bool> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")?;
+    let (identical, report) = runtime.block_on(replay_command(config, capture, allow_mutations))?;
+    let text = serde_json::to_string_pretty(&report)? + "\n";
+    if let Some(output) = output {
+        std::fs::write(output, &text)
+            .with_context(|| format!("failed to write {}", output.display()))?;
+    }
+    std::io::stdout().lock().write_all(text.as_bytes())?;
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "replay: {} of {} steps compared, {} changed, {} missing, {} refused: {}",
+        report["steps_compared"],
+        report["baseline_steps"],
+        report["steps_changed"],
+        report["missing_in_candidate"].as_array().map_or(0, Vec::len),
+        report["refused_steps"].as_array().map_or(0, Vec::len),
+        if identical { "identical" } else { "DIFFERS" }
+    );
+    Ok(identical)
 }

@@ -5,6 +5,7 @@
 //!
 //! This layer sits below the runtime: it imports only `config`.
 
+pub mod attestation;
 pub mod certify;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -125,7 +126,14 @@ pub fn refusal_reason(report: &Report) -> String {
 }
 
 fn register(store: &ValidatedStore) -> Result<RegisteredStore, String> {
+    // A required attestation is checked before any of the plugin's code is loaded.
+    let attested =
+        store.attestation.as_ref().map(|required| attestation::check(required, &store.plugin));
+    let attested = attested.transpose()?;
     let plugin = loader::load(&store.plugin).map_err(|err| err.to_string())?;
+    if attested.is_some_and(|sha256| sha256 != plugin.sha256()) {
+        return Err("the plugin file changed after its attestation was checked".to_owned());
+    }
     let connector_config = ConnectorConfig::from_json(store.connector_config.to_string());
     let log_lines = Arc::new(Mutex::new(Vec::new()));
     let capturing = Arc::new(AtomicBool::new(true));

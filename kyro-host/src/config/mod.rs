@@ -16,6 +16,9 @@
 //! shadow_session_ttl_secs = 900
 //! max_shadow_sessions = 8
 //!
+//! [attestation]                    # optional: every plugin needs a statement signed by one of
+//! public_keys = ["keys/ci.pub"]     # these keys (`kyro certify --attest`), checked before loading
+//!
 //! [tokens]
 //! data = [{ token = { env = "KYRO_DATA_TOKEN" }, tenants = ["acme"] }]
 //! observability = [{ token = { file = "/run/secrets/kyro-obs" } }]
@@ -26,6 +29,7 @@
 //! plugin = "plugins/libkyro_connector_pgvector.so"
 //! ownership_mode = "write_through"
 //! namespaces = ["*"]
+//! # attestation = "plugins/libkyro_connector_pgvector.so.attestation.json"  # the default
 //! [stores.config]                   # passed to the plugin unchanged
 //! dsn = { env = "DOCS_DSN" }
 //! ```
@@ -36,6 +40,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kyro_core::{FreshnessMode, OwnershipMode};
+
+pub mod attestation;
+mod validate;
+
+use self::validate::{resolve_state_url, validate_store, validate_tokens};
 use serde::Deserialize;
 
 /// Why a configuration was refused; every message names the key.
@@ -174,6 +183,9 @@ pub struct StoreConfig {
     pub certification_budget_secs: Option<u64>,
     /// Bound on each connector call, in milliseconds (default 5000).
     pub call_timeout_ms: Option<u64>,
+    /// The plugin's signed statement, checked when `[attestation]` is configured (default: the
+    /// plugin file's path plus `.attestation.json`).
+    pub attestation: Option<PathBuf>,
     /// Passed to the plugin unchanged.
     #[serde(default = "empty_table")]
     pub config: toml::Table,
@@ -209,6 +221,8 @@ pub struct HostConfig {
     pub shadow_session_ttl_secs: Option<u64>,
     /// The most shadow sessions alive at once (default 8).
     pub max_shadow_sessions: Option<usize>,
+    /// Signed statements every plugin must come with.
+    pub attestation: Option<attestation::AttestationConfig>,
     /// Tokens.
     #[serde(default)]
     pub tokens: TokensConfig,
@@ -252,6 +266,10 @@ pub struct ValidatedStore {
     pub call_timeout: Duration,
     /// The plugin's configuration, as JSON.
     pub connector_config: serde_json::Value,
+    /// The statement file the store's configuration names, if any.
+    pub attestation_statement: Option<PathBuf>,
+    /// The signed statement its plugin must come with, when `[attestation]` is configured.
+    pub attestation: Option<attestation::RequiredAttestation>,
 }
 
 /// The whole checked configuration.
@@ -333,21 +351,7 @@ impl HostConfig {
         if reuse_cache_entries == 0 {
             return Err(invalid("reuse_cache_entries", "must be at least 1"));
         }
-        let retention_hours = self.trace_retention_hours.unwrap_or(168);
-        if retention_hours == 0 {
-            return Err(invalid("trace_retention_hours", "must be at least 1"));
-        }
-        let hours = |key: &str, value: Option<u64>, default: u64| {
-            let value = value.unwrap_or(default);
-            if value == 0 {
-                return Err(invalid(key, "must be at least 1"));
-            }
-            Ok(Duration::from_secs(value.saturating_mul(3600)))
-        };
-        let feedback_retention =
-            hours("feedback_retention_hours", self.feedback_retention_hours, 720)?;
-        let capture_retention =
-            hours("capture_retention_hours", self.capture_retention_hours, retention_hours)?;
+        let (trace_retention, feedback_retention, capture_retention) = self.retentions()?;
         let capture_max_steps = self.capture_max_steps.unwrap_or(10_000);
         let shadow_session_ttl = Duration::from_secs(self.shadow_session_ttl_secs.unwrap_or(900));
         if shadow_session_ttl.is_zero() {
@@ -361,10 +365,20 @@ impl HostConfig {
         if data_tokens.is_empty() {
             return Err(invalid("tokens.data", "needs at least one token"));
         }
+        let trusted =
+            self.attestation.as_ref().map(|config| config.trusted_keys(base)).transpose()?;
         let mut stores = Vec::new();
         let mut ids = BTreeSet::new();
         for (idx, store) in self.stores.into_iter().enumerate() {
-            stores.push(validate_store(idx, store, production, base, &mut ids)?);
+            let mut store = validate_store(idx, store, production, base, &mut ids)?;
+            store.attestation = attestation::required(
+                trusted.as_deref(),
+                store.attestation_statement.as_deref(),
+                &store.plugin,
+                base,
+                &format!("stores[{idx}]"),
+            )?;
+            stores.push(store);
         }
         if stores.is_empty() {
             return Err(invalid("stores", "needs at least one [[stores]] entry"));
@@ -375,7 +389,7 @@ impl HostConfig {
             default_freshness,
             state_url,
             reuse_cache_entries,
-            trace_retention: Duration::from_secs(retention_hours * 3600),
+            trace_retention,
             feedback_retention,
             capture_retention,
             capture_max_steps,
@@ -389,98 +403,23 @@ impl HostConfig {
     }
 }
 
-fn validate_tokens(
-    plane: &str,
-    tokens: &[TokenConfig],
-    base: &Path,
-) -> Result<Vec<ValidatedToken>, ConfigError> {
-    let mut validated = Vec::new();
-    for (idx, token) in tokens.iter().enumerate() {
-        let key = format!("tokens.{plane}[{idx}]");
-        let text = token.token.resolve(&format!("{key}.token"), base)?;
-        if text.len() < 16 {
-            return Err(invalid(format!("{key}.token"), "must be at least 16 characters"));
-        }
-        let tenants = match &token.tenants {
-            Some(tenants) if tenants.is_empty() => {
-                return Err(invalid(
-                    format!("{key}.tenants"),
-                    "must list at least one tenant, or be left out",
-                ));
+impl HostConfig {
+    /// The trace, feedback and capture retentions, each at least an hour.
+    fn retentions(&self) -> Result<(Duration, Duration, Duration), ConfigError> {
+        let hours = |key: &str, value: Option<u64>, default: u64| {
+            let value = value.unwrap_or(default);
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1"));
             }
-            Some(tenants) => Some(tenants.iter().cloned().collect()),
-            None => None,
+            Ok(Duration::from_secs(value.saturating_mul(3600)))
         };
-        validated.push(ValidatedToken { token: text, tenants });
+        let trace_hours = self.trace_retention_hours.unwrap_or(168);
+        Ok((
+            hours("trace_retention_hours", Some(trace_hours), 168)?,
+            hours("feedback_retention_hours", self.feedback_retention_hours, 720)?,
+            hours("capture_retention_hours", self.capture_retention_hours, trace_hours)?,
+        ))
     }
-    Ok(validated)
-}
-
-fn validate_store(
-    idx: usize,
-    store: StoreConfig,
-    production: bool,
-    base: &Path,
-    ids: &mut BTreeSet<String>,
-) -> Result<ValidatedStore, ConfigError> {
-    let key = format!("stores[{idx}]");
-    kyro_core::validate_identifier("store id", &store.id, 256)
-        .map_err(|err| invalid(format!("{key}.id"), err.to_string()))?;
-    if !ids.insert(store.id.clone()) {
-        return Err(invalid(format!("{key}.id"), format!("store id {} is used twice", store.id)));
-    }
-    let ownership = store
-        .ownership_mode
-        .parse::<OwnershipMode>()
-        .map_err(|err| invalid(format!("{key}.ownership_mode"), err.to_string()))?;
-    if production && ownership == OwnershipMode::BestEffort {
-        return Err(invalid(
-            format!("{key}.ownership_mode"),
-            "best_effort stores cannot serve in production mode (no freshness evidence)",
-        ));
-    }
-    if store.namespaces.is_empty() {
-        return Err(invalid(
-            format!("{key}.namespaces"),
-            "must list namespaces, or [\"*\"] for all",
-        ));
-    }
-    let namespaces = if store.namespaces.iter().any(|namespace| namespace == "*") {
-        None
-    } else {
-        Some(store.namespaces.iter().cloned().collect())
-    };
-    let plugin =
-        if store.plugin.is_absolute() { store.plugin.clone() } else { base.join(&store.plugin) };
-    let connector_config = serde_json::to_value(&store.config)
-        .map_err(|err| invalid(format!("{key}.config"), err.to_string()))?;
-    Ok(ValidatedStore {
-        id: store.id,
-        plugin,
-        ownership,
-        namespaces,
-        certification_budget: Duration::from_secs(
-            store.certification_budget_secs.unwrap_or(10).max(1),
-        ),
-        call_timeout: Duration::from_millis(store.call_timeout_ms.unwrap_or(5000).max(1)),
-        connector_config,
-    })
-}
-
-/// Makes a relative `sqlite://` path absolute against the config directory, and checks the scheme.
-fn resolve_state_url(url: &str, base: &Path) -> Result<String, ConfigError> {
-    if let Some(path) = url.strip_prefix("sqlite://") {
-        let (path, query) =
-            path.split_once('?').map_or((path, None), |(path, query)| (path, Some(query)));
-        let path = Path::new(path);
-        let path = if path.is_absolute() { path.to_path_buf() } else { base.join(path) };
-        let query = query.map_or_else(String::new, |query| format!("?{query}"));
-        return Ok(format!("sqlite://{}{query}", path.display()));
-    }
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok(url.to_owned());
-    }
-    Err(invalid("state", "must be a sqlite:// or postgres:// URL"))
 }
 
 impl ValidatedConfig {
