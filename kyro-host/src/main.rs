@@ -64,6 +64,16 @@ enum Command {
         /// Also write a JUnit XML report here.
         #[arg(long)]
         junit: Option<PathBuf>,
+        /// How thoroughly: `standard` (seconds) or `deep` (for a release's CI).
+        #[arg(long, default_value = "standard", value_parser = ["standard", "deep"])]
+        depth: String,
+        /// Reproduce a run: the seed its report names.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// The call timeout the store will be served with (kyro.toml's `call_timeout_ms`);
+        /// latency budgets derive from it.
+        #[arg(long, default_value_t = 5000)]
+        call_timeout_ms: u64,
     },
     /// Re-run an exported replay capture against a configuration and print the diff (a cutover
     /// gate): exits 0 when the candidate answered every step alike, 1 when it did not, 2 on error.
@@ -126,8 +136,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             quickstart(dir, plugin, &listen)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Certify { plugin, store_config, report_json, junit } => {
-            certify(&plugin, &store_config, report_json.as_deref(), junit.as_deref())
+        Command::Certify {
+            plugin,
+            store_config,
+            report_json,
+            junit,
+            depth,
+            seed,
+            call_timeout_ms,
+        } => {
+            let options = kyro_certification::Options {
+                depth: if depth == "deep" {
+                    kyro_certification::Depth::Deep
+                } else {
+                    kyro_certification::Depth::Standard
+                },
+                seed,
+                call_timeout: std::time::Duration::from_millis(call_timeout_ms.max(1)),
+                budget: None,
+            };
+            certify(&plugin, &store_config, report_json.as_deref(), junit.as_deref(), options)
         }
         Command::Replay { config, capture, output, allow_mutations } => {
             match replay(&config, &capture, output.as_deref(), allow_mutations) {
@@ -198,29 +226,29 @@ fn init_logging(json: bool) {
     }
 }
 
+/// `kyro certify`: every line it prints and every file it writes is scrubbed of every part of
+/// the configuration's secrets first, whatever the connector put into its answers.
 fn certify(
     plugin: &Path,
     store_config: &Path,
     report_json: Option<&Path>,
     junit: Option<&Path>,
+    options: kyro_certification::Options,
 ) -> anyhow::Result<ExitCode> {
     let config = kyro_host::certify::read_store_config(store_config)?;
+    let secrets = kyro_certification::SecretSet::from_config(&config);
     let mut stdout = std::io::stdout().lock();
-    let report = kyro_host::certify::certify_plugin(
-        plugin,
-        &config,
-        kyro_certification::Profile::Full,
-        &mut |record| {
-            let _ = writeln!(stdout, "{}", record.to_line());
-        },
-    )?;
-    writeln!(stdout, "{}", report.summary_line())?;
+    let report = kyro_host::certify::certify_plugin(plugin, &config, options, &mut |record| {
+        let _ = writeln!(stdout, "{}", secrets.scrub(&record.to_line()));
+    })
+    .map_err(|err| anyhow::anyhow!(secrets.scrub(&format!("{err:#}"))))?;
+    writeln!(stdout, "{}", secrets.scrub(&report.summary_line()))?;
     if let Some(path) = report_json {
-        std::fs::write(path, report.to_json()? + "\n")
+        std::fs::write(path, secrets.scrub(&report.to_json()?) + "\n")
             .with_context(|| format!("failed to write {}", path.display()))?;
     }
     if let Some(path) = junit {
-        std::fs::write(path, report.to_junit())
+        std::fs::write(path, secrets.scrub(&report.to_junit()))
             .with_context(|| format!("failed to write {}", path.display()))?;
     }
     match report.verdict {
@@ -239,7 +267,11 @@ fn certify(
             } else {
                 format!("checks that could not run: {}", report.error_checks.join(", "))
             };
-            writeln!(std::io::stderr().lock(), "error: certification invalid; {detail}")?;
+            writeln!(
+                std::io::stderr().lock(),
+                "error: certification invalid; {}",
+                secrets.scrub(&detail)
+            )?;
             Ok(ExitCode::from(2))
         }
     }

@@ -1,22 +1,39 @@
-//! The checks: one function each, registered in [`CATALOG`] with a stable id.
+//! The checks: one function each, registered in [`CATALOG`] with a stable id, and the state of
+//! one run they share ([`Run`]).
 //!
 //! A check function returns `Ok(())` when the connector did what the contract requires and
 //! `Err(status)` otherwise: a failure with its witness, or an error when it could not tell.
-//! Whether a check applies is decided from the connector's declared capabilities only.
+//! Whether a check applies is decided from the connector's declared capabilities only, before
+//! anything else, so a check of an undeclared mode is `not_applicable` even when the private
+//! space could not be seeded.
+
+mod abi;
+mod bounds;
+mod filter;
+mod freshness;
+mod generated;
+mod latency;
+mod redaction;
+mod scope;
+mod unsupported;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use kyro_connector_sdk::abi::unchecked;
 use kyro_connector_sdk::{
-    CapabilityManifest, ConnectorError, Document, DocumentId, Embedding, ErrorKind, FilterExpr,
-    FilterKey, FilterValue, FilterableKeys, Operation, OwnershipMode, RuntimeFilter, Scope,
-    SearchRequest, SearchResponse, ShortfallReason, StoredDocument, WatermarkKind,
+    CapabilityManifest, Connector, ConnectorError, Document, DocumentId, Embedding, ErrorKind,
+    FilterExpr, FilterKey, FilterValue, FilterableKeys, MutationAck, Operation, OwnershipMode,
+    RuntimeFilter, Scope, SearchRequest, SearchResponse, SnapshotVersion, StoredDocument,
+    Watermark, WatermarkKind,
 };
 
-use crate::Subject;
-use crate::report::{CheckStatus, CleanupRecord, Witness};
-use crate::space::{Dataset, SHARED_ID, Space, document, perturbed, unit_vector};
+use crate::conformance::{self, Generated, Outcome, Property, Sizes, WITNESS_FIELD_CAP, Writes};
+use crate::latency::Timed;
+use crate::report::{CheckStatus, CleanupRecord, LeftBehind, Removed, Witness};
+use crate::rng::Rng;
+use crate::secrets::{CanaryConfig, SecretSet};
+use crate::space::{self, Dataset, Naming, Space};
+use crate::{Depth, Options, Subject};
 
 type CheckResult = Result<(), CheckStatus>;
 
@@ -26,7 +43,7 @@ pub(crate) struct Check {
     pub(crate) description: &'static str,
     /// Whether it needs the seeded private space.
     pub(crate) needs_data: bool,
-    applies: fn(&CapabilityManifest) -> Result<(), String>,
+    pub(crate) applies: fn(&CapabilityManifest) -> Result<(), String>,
     run: fn(&mut Run<'_>) -> CheckResult,
 }
 
@@ -56,218 +73,343 @@ const fn static_check(
     Check { id, description, needs_data: false, applies, run }
 }
 
-/// Every check, in run order: reads first, then mutations, then redaction (which scans what
-/// everything before it produced).
+/// The check that seeds the private space; checks that need data follow from it when it fails.
+pub(crate) const SEED_CHECK: &str = "abi.private_space_seeded";
+
+/// Every check, in run order: the manifest, seeding, the generated program and the properties
+/// it checks (in the order an answer's findings are attributed), the hand-written checks (reads
+/// first, then mutations), latency over every call before it, and redaction, which scans what
+/// everything before it produced.
 pub(crate) const CATALOG: &[Check] = &[
     static_check(
         "abi.manifest_consistent",
         "the capability manifest is internally consistent and within the contract's limits",
         always,
-        abi_manifest_consistent,
+        abi::manifest_consistent,
     ),
     static_check(
         "abi.describe_stable",
         "describe answers the same manifest every time",
         always,
-        abi_describe_stable,
+        abi::describe_stable,
     ),
     static_check(
         "abi.health_reports_store_version",
         "health answers with a non-empty store version",
         always,
-        abi_health,
+        abi::health,
+    ),
+    static_check(
+        SEED_CHECK,
+        "the private space is seeded through the connector's write path and every scope reads back",
+        needs_search_or_fetch,
+        abi::seed_private_space,
+    ),
+    check(
+        Property::Answered.check_id(),
+        "every generated request within the declared capabilities and caps is answered, never with a panic or an error",
+        needs_search_or_fetch,
+        generated::answered,
+    ),
+    check(
+        Property::SearchConfined.check_id(),
+        "generated searches in every scope of the space return only that scope's documents, judged by which document each hit is",
+        needs_search,
+        generated::search_confined,
+    ),
+    check(
+        Property::FetchConfined.check_id(),
+        "generated fetches mixing the scope's ids with ids of other scopes return only the scope's documents",
+        needs_fetch,
+        generated::fetch_confined,
+    ),
+    check(
+        Property::LabelsHonest.check_id(),
+        "every returned document is labelled with the scope it comes from (the store's own data, never the request's)",
+        needs_search_or_fetch,
+        generated::labels_honest,
+    ),
+    check(
+        Property::MutationsConfined.check_id(),
+        "upserts and deletes aimed at ids that exist in other scopes change only the written scope (final audit of every scope)",
+        needs_write_through_and_fetch,
+        generated::mutations_confined,
+    ),
+    check(
+        Property::Fresh.check_id(),
+        "after each write, fetch and filtered search see the written version and never an older or deleted one",
+        needs_fresh_reads,
+        generated::fresh,
+    ),
+    check(
+        Property::AckMatches.check_id(),
+        "every write-through ACK names the tenant, namespace, id and outcome of the write asked for, in every scope",
+        needs_write_through,
+        generated::ack_matches,
+    ),
+    check(
+        Property::AckWatermark.check_id(),
+        "every write-through ACK's watermark is the written scope's own (never another scope's)",
+        needs_write_through,
+        generated::ack_watermark,
+    ),
+    check(
+        Property::FilterExact.check_id(),
+        "generated filter trees (and, or, not, in, ranges, nested) select only matching documents",
+        needs_filter_search,
+        generated::filter_exact,
+    ),
+    check(
+        Property::NoDuplicates.check_id(),
+        "no answer repeats an id",
+        needs_search_or_fetch,
+        generated::no_duplicates,
+    ),
+    check(
+        Property::FetchComplete.check_id(),
+        "fetch returns every asked-for document the scope holds",
+        needs_fetch,
+        generated::fetch_complete,
+    ),
+    check(
+        Property::Sorted.check_id(),
+        "hits are sorted by score, nearest first",
+        needs_search,
+        generated::sorted,
+    ),
+    check(
+        Property::ResultSize.check_id(),
+        "a search returns as many hits as match up to top_k unless it reports a shortfall, and reports exhausted only when the list is complete",
+        needs_search,
+        generated::result_size,
     ),
     check(
         "scope.search_excludes_other_tenant",
         "search never returns another tenant's documents, even when they are the nearest neighbours",
         needs_search,
-        scope_search_other_tenant,
+        scope::search_other_tenant,
     ),
     check(
         "scope.search_excludes_other_namespace",
         "search never returns another namespace's documents, even when they are the nearest neighbours",
         needs_search,
-        scope_search_other_namespace,
+        scope::search_other_namespace,
     ),
     check(
         "scope.fetch_excludes_other_scopes",
         "fetch by id returns only the requested scope's document for an id that exists in several scopes",
         needs_fetch,
-        scope_fetch,
+        scope::fetch,
     ),
     static_check(
         "scope.empty_scope_refused",
         "requests with an empty, blank or padded tenant or namespace are refused at the connector's decoder",
         always,
-        scope_empty_refused,
+        scope::empty_refused,
     ),
     check(
         "filter.semantics",
         "exact, in, range, and, or and not select exactly the matching documents",
         needs_filter_search,
-        filter_semantics,
+        filter::semantics,
     ),
     check(
         "filter.undeclared_key_refused",
         "a filter on a key that is not declared filterable is refused with invalid_request",
         needs_listed_keys,
-        filter_undeclared_key,
+        filter::undeclared_key,
     ),
     check(
         "filter.injection_values",
         "filter values from the injection corpus are matched literally (nothing matches) and never executed",
         needs_filter_search,
-        filter_injection_values,
+        filter::injection_values,
     ),
     static_check(
         "filter.malformed_key_refused",
         "filter keys outside ^[A-Za-z0-9_]+$ are refused at the connector's decoder",
         always,
-        filter_malformed_key,
+        filter::malformed_key,
     ),
     check(
         "bounds.top_k_respected",
         "search returns at most top_k hits",
         needs_search,
-        bounds_top_k_respected,
+        bounds::top_k_respected,
     ),
     check(
         "bounds.top_k_cap",
         "a top_k over the declared cap is answered with limit_exceeded, never silently truncated",
         needs_search,
-        bounds_top_k_cap,
+        bounds::top_k_cap,
     ),
     check(
         "bounds.fetch_cap",
         "a fetch of more ids than the declared cap is answered with limit_exceeded",
         needs_fetch,
-        bounds_fetch_cap,
+        bounds::fetch_cap,
     ),
     check(
         "bounds.short_result_reported",
         "a result shorter than top_k carries a shortfall report with the right counts",
         needs_filter_search,
-        bounds_short_result,
+        bounds::short_result,
     ),
     check(
         "ids.idempotent_write",
         "writing the same id twice in a scope leaves one document with the latest content",
         needs_fetch,
-        ids_idempotent,
+        bounds::ids_idempotent,
     ),
     check(
         "ids.unicode_and_long_ids",
         "unicode and 1024-byte ids round-trip exactly",
         needs_fetch,
-        ids_unicode_and_long,
+        bounds::ids_unicode_and_long,
     ),
     check(
         "freshness.write_through.ack_names_scope_and_id",
         "an upsert ACK names the requested tenant, namespace and id, with a backend mutation id",
         needs_write_through,
-        write_through_ack,
+        freshness::write_through_ack,
     ),
     check(
         "freshness.write_through.read_your_write",
         "the read right after an upsert ACK sees the write, by fetch and by search",
         needs_write_through,
-        write_through_read_your_write,
+        freshness::write_through_read_your_write,
     ),
     check(
         "freshness.write_through.delete_ack",
         "a delete ACK names the scope and id, the next read no longer sees the document, and a second delete is not_found",
         needs_write_through,
-        write_through_delete,
+        freshness::write_through_delete,
     ),
     check(
         "freshness.write_through.mutations_confined",
         "upsert and delete in one scope never change another tenant's or namespace's document with the same id",
         needs_write_through,
-        write_through_confined,
+        freshness::write_through_confined,
     ),
     check(
         "freshness.event_feed.external_change_visible",
         "a change written by the store's own writers is visible to the next read (no connector-side caching)",
         needs_event_feed,
-        event_feed_external_change,
+        freshness::event_feed_external_change,
     ),
     check(
         "freshness.watermark.advances_in_scope",
         "the native watermark advances after a change in its scope",
         needs_native_watermark,
-        watermark_advances,
+        freshness::watermark_advances,
     ),
     check(
         "freshness.watermark.ignores_other_tenant",
         "the native watermark stays put when another tenant changes",
         needs_native_watermark,
-        watermark_other_tenant,
+        freshness::watermark_other_tenant,
     ),
     check(
         "freshness.watermark.ignores_other_namespace",
         "the native watermark stays put when another namespace of the same tenant changes",
         needs_native_watermark,
-        watermark_other_namespace,
+        freshness::watermark_other_namespace,
     ),
     check(
         "freshness.snapshot_bundle.version_immutable",
         "content served under one snapshot version never changes",
         needs_snapshot_bundle,
-        snapshot_immutable,
+        freshness::snapshot_immutable,
     ),
     static_check(
         "unsupported.search",
         "search answers unsupported when not declared",
         |manifest| undeclared(manifest, Operation::Search),
-        unsupported_search,
+        unsupported::search,
     ),
     static_check(
         "unsupported.fetch",
         "fetch answers unsupported when not declared",
         |manifest| undeclared(manifest, Operation::Fetch),
-        unsupported_fetch,
+        unsupported::fetch,
     ),
     static_check(
         "unsupported.upsert",
         "upsert answers unsupported when not declared",
         |manifest| undeclared(manifest, Operation::Upsert),
-        unsupported_upsert,
+        unsupported::upsert,
     ),
     static_check(
         "unsupported.delete",
         "delete answers unsupported when not declared",
         |manifest| undeclared(manifest, Operation::Delete),
-        unsupported_delete,
+        unsupported::delete,
     ),
     static_check(
         "unsupported.watermark",
         "watermark answers unsupported when not declared",
         |manifest| undeclared(manifest, Operation::Watermark),
-        unsupported_watermark,
+        unsupported::watermark,
     ),
     static_check(
         "unsupported.snapshot_version",
         "snapshot_version answers unsupported when not declared",
         |manifest| undeclared(manifest, Operation::SnapshotVersion),
-        unsupported_snapshot_version,
+        unsupported::snapshot_version,
+    ),
+    static_check(
+        "latency.search",
+        "search's p50 is within a quarter and its p99 within half of the call timeout",
+        needs_search,
+        latency::search,
+    ),
+    static_check(
+        "latency.fetch",
+        "fetch's p50 is within a quarter and its p99 within half of the call timeout",
+        needs_fetch,
+        latency::fetch,
+    ),
+    static_check(
+        "latency.upsert",
+        "upsert's p50 is within a quarter and its p99 within half of the call timeout",
+        needs_write_through,
+        latency::upsert,
+    ),
+    static_check(
+        "latency.delete",
+        "delete's p50 is within a quarter and its p99 within half of the call timeout",
+        needs_write_through,
+        latency::delete,
+    ),
+    static_check(
+        "latency.watermark",
+        "watermark's p50 is within a quarter and its p99 within half of the call timeout",
+        needs_native_watermark,
+        latency::watermark,
+    ),
+    static_check(
+        "latency.health",
+        "health's p50 is within a quarter and its p99 within half of the call timeout",
+        always,
+        latency::health,
     ),
     check(
         "redaction.canary_secret_contained",
-        "a canary secret placed in the configuration never appears in errors, log lines or answers",
+        "canary credentials placed in the configuration (user, password in both URL forms, host, whole value) never appear in errors, panics, log lines, Debug output or answers",
         always,
-        redaction_canary,
+        redaction::canary,
     ),
     static_check(
         "redaction.no_secret_in_errors",
-        "no configured secret appears in any error message of the run",
+        "no part of a configured secret (whole value, password as written or decoded) appears in any error or panic message of the run",
         always,
-        redaction_errors,
+        redaction::errors,
     ),
     static_check(
         "redaction.no_secret_in_logs",
-        "no configured secret appears in any log line of the run",
+        "no part of a configured secret appears in any log line of the run",
         always,
-        redaction_logs,
+        redaction::logs,
     ),
 ];
 
@@ -304,6 +446,12 @@ fn needs_fetch(manifest: &CapabilityManifest) -> Result<(), String> {
     declared(manifest, Operation::Fetch)
 }
 
+fn needs_search_or_fetch(manifest: &CapabilityManifest) -> Result<(), String> {
+    needs_search(manifest)
+        .or_else(|_| needs_fetch(manifest))
+        .map_err(|_| "neither search nor fetch is declared".to_owned())
+}
+
 fn needs_filter_search(manifest: &CapabilityManifest) -> Result<(), String> {
     needs_search(manifest)?;
     match &manifest.filterable_keys {
@@ -334,8 +482,22 @@ fn needs_write_through(manifest: &CapabilityManifest) -> Result<(), String> {
     needs_mode(manifest, OwnershipMode::WriteThrough)
 }
 
+fn needs_write_through_and_fetch(manifest: &CapabilityManifest) -> Result<(), String> {
+    needs_write_through(manifest)?;
+    needs_fetch(manifest)
+}
+
 fn needs_event_feed(manifest: &CapabilityManifest) -> Result<(), String> {
     needs_mode(manifest, OwnershipMode::EventFeed)
+}
+
+/// Reads must see writes under write-through (the ACK) and event-feed (the store's own writers);
+/// snapshot and best-effort stores promise neither.
+fn needs_fresh_reads(manifest: &CapabilityManifest) -> Result<(), String> {
+    needs_search_or_fetch(manifest)?;
+    needs_write_through(manifest).or_else(|_| needs_event_feed(manifest)).map_err(|_| {
+        "neither write_through nor event_feed is declared, so reads need not see writes".to_owned()
+    })
 }
 
 fn needs_snapshot_bundle(manifest: &CapabilityManifest) -> Result<(), String> {
@@ -350,40 +512,86 @@ fn needs_native_watermark(manifest: &CapabilityManifest) -> Result<(), String> {
     }
 }
 
-/// How the harness writes into its private space.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Writer {
-    /// The connector's `certification_seed`, the store's own write path.
-    Seed,
-    /// The connector's declared upsert.
-    Upsert,
-}
-
 /// The state of one certification run.
 pub(crate) struct Run<'a> {
     subject: &'a Subject<'a>,
+    options: Options,
+    timed: Timed<'a>,
     manifest: CapabilityManifest,
     space: Space,
+    rng: Rng,
+    seed: u64,
     dataset: Option<Dataset>,
-    writer: Option<Writer>,
-    /// Every error message any call of the run produced, for the redaction checks.
+    generated: Option<Generated>,
+    outcome: Option<Outcome>,
+    /// Whether `certification_seed` works; unknown until first tried.
+    seed_supported: Option<bool>,
+    /// Every error any call of the run produced (message and `Debug`), for the redaction checks.
     errors_seen: Vec<String>,
-    /// Every document written, per scope, for cleanup through delete.
+    /// Every document written, per scope, for cleanup.
     written: BTreeMap<Scope, BTreeSet<DocumentId>>,
     store_version: Option<String>,
+    /// Configured secrets and every canary part: nothing in a report may contain them.
+    secrets: SecretSet,
+    canaries: Vec<CanaryConfig>,
+    /// Whether the private space was seeded.
+    seeded: Result<(), String>,
+    /// Documents seeded: in all, and in the primary generated scope.
+    volume: (usize, usize),
+    current_check: &'static str,
+    /// The check during which the connector panicked or timed out, and so was quarantined.
+    quarantined_by: Option<&'static str>,
+    /// Whether the current check met a quarantined connector.
+    met_quarantine: bool,
+    /// The earlier check the current check's failure follows from, when it says so itself.
+    follows_from: Option<&'static str>,
 }
 
 impl<'a> Run<'a> {
-    pub(crate) fn new(subject: &'a Subject<'a>, space: Space) -> Self {
+    pub(crate) fn new(subject: &'a Subject<'a>, options: Options, seed: u64) -> Self {
+        let manifest = subject.connector.describe();
+        let rng = Rng::new(seed);
+        let writes = Writes::for_manifest(&manifest);
+        let (naming, reason) = match writes {
+            Writes::WriteThrough => (
+                Naming::Unprefixed,
+                "the connector writes and deletes through its declared operations, so the space needs no prefix",
+            ),
+            Writes::StoreWriter | Writes::None => (
+                Naming::Prefixed,
+                "the connector writes only through certification_seed, which the SDK confines to tenants with the certification prefix",
+            ),
+        };
+        let nonce = Rng::new(crate::rng::fresh_u64()).hex(10);
+        let space = Space::new(&mut rng.fork("names"), &nonce, naming, reason);
+        let mut secrets = SecretSet::from_config(subject.config);
+        let canaries = crate::secrets::canary_configs(subject.config, &mut rng.fork("canary"));
+        for canary in &canaries {
+            secrets.extend(&canary.parts);
+        }
         Self {
-            manifest: subject.connector.describe(),
             subject,
+            options,
+            timed: Timed::new(subject.connector),
+            manifest,
             space,
+            rng,
+            seed,
             dataset: None,
-            writer: None,
+            generated: None,
+            outcome: None,
+            seed_supported: None,
             errors_seen: Vec::new(),
             written: BTreeMap::new(),
             store_version: None,
+            secrets,
+            canaries,
+            seeded: Err("the private space has not been seeded yet".to_owned()),
+            volume: (0, 0),
+            current_check: "",
+            quarantined_by: None,
+            met_quarantine: false,
+            follows_from: None,
         }
     }
 
@@ -394,97 +602,81 @@ impl<'a> Run<'a> {
         format!("{}/{modes}", self.subject.plugin.name)
     }
 
-    pub(crate) fn space_description(&self) -> String {
-        self.space.scopes().iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    pub(crate) fn space(&self) -> &Space {
+        &self.space
+    }
+
+    pub(crate) fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    pub(crate) fn sizes(&self) -> Sizes {
+        match self.options.depth {
+            Depth::Standard => Sizes::STANDARD,
+            Depth::Deep => Sizes::DEEP,
+        }
+    }
+
+    /// Documents seeded: in all, and in the primary generated scope.
+    pub(crate) fn volume(&self) -> (usize, usize) {
+        self.volume
     }
 
     pub(crate) fn store_version(&self) -> Option<String> {
         self.store_version.clone()
     }
 
-    /// Secrets and canaries: nothing in a report may contain them.
-    pub(crate) fn all_secrets(&self) -> Vec<String> {
-        let mut secrets = self.subject.secrets.clone();
-        if let Some(canary) = &self.subject.canary {
-            secrets.extend(canary.canaries.iter().cloned());
-        }
-        secrets.retain(|secret| !secret.is_empty());
-        secrets
+    pub(crate) fn secrets(&self) -> &SecretSet {
+        &self.secrets
     }
 
-    /// Seeds the private space and checks the seed is readable.
-    pub(crate) fn setup(&mut self) -> Result<(), String> {
-        let dimension = self
-            .manifest
-            .vector
-            .map(|vector| vector.dimension as usize)
-            .ok_or("the connector declares no vector dimension")?;
-        let key = match &self.manifest.filterable_keys {
-            FilterableKeys::Listed(keys) => keys
-                .iter()
-                .next()
-                .map_or_else(|| "kyro_cert_year".to_owned(), |key| key.as_str().to_owned()),
-            FilterableKeys::AnyValidKey => "kyro_cert_year".to_owned(),
-        };
-        let dataset = Dataset::new(dimension, &key);
-        let seeds = [
-            (self.space.home.clone(), dataset.home.clone()),
-            (self.space.other_tenant.clone(), dataset.other_tenant.clone()),
-            (self.space.other_namespace.clone(), dataset.other_namespace.clone()),
-        ];
-        for (scope, documents) in seeds {
-            self.write(&scope, &documents).map_err(|status| describe_status(&status))?;
-        }
-        self.dataset = Some(dataset);
-        Ok(())
+    pub(crate) fn latency(&self) -> Vec<crate::latency::OperationLatency> {
+        crate::latency::TIMED_OPERATIONS
+            .iter()
+            .filter_map(|operation| {
+                crate::latency::summarize(
+                    operation,
+                    &self.timed.samples(operation),
+                    self.options.call_timeout,
+                )
+            })
+            .collect()
+    }
+
+    /// Whether the private space was seeded, and why not.
+    pub(crate) fn seeded(&self) -> &Result<(), String> {
+        &self.seeded
     }
 
     /// Runs one check, honouring applicability and catching panics of the harness itself.
-    pub(crate) fn run_check(&mut self, check: &Check) -> CheckStatus {
-        if let Err(reason) = (check.applies)(&self.manifest) {
-            return CheckStatus::NotApplicable { reason };
-        }
-        match catch_unwind(AssertUnwindSafe(|| (check.run)(self))) {
+    /// Returns its status and the earlier check its failure follows from, if any.
+    pub(crate) fn run_check(&mut self, check: &Check) -> (CheckStatus, Option<&'static str>) {
+        self.current_check = check.id;
+        self.met_quarantine = false;
+        self.follows_from = None;
+        let status = match catch_unwind(AssertUnwindSafe(|| (check.run)(self))) {
             Ok(Ok(())) => CheckStatus::Passed,
             Ok(Err(status)) => status,
             Err(_) => CheckStatus::Error {
                 reason: "the check itself panicked; this is a bug in kyro-certification".to_owned(),
             },
-        }
+        };
+        let follows = match (&status, self.follows_from, self.quarantined_by) {
+            (CheckStatus::Passed | CheckStatus::NotApplicable { .. }, _, _) => None,
+            (_, Some(earlier), _) => Some(earlier),
+            (_, None, Some(quarantined_by))
+                if self.met_quarantine && quarantined_by != check.id =>
+            {
+                Some(quarantined_by)
+            }
+            _ => None,
+        };
+        (status, follows)
     }
 
-    /// Removes the private space: purge where supported, otherwise delete what was written.
-    pub(crate) fn cleanup(&mut self) -> CleanupRecord {
-        let mut left_behind = Vec::new();
-        for scope in self.space.scopes() {
-            let purge_error = match self.subject.connector.certification_purge(scope) {
-                Ok(()) => continue,
-                Err(err) => err,
-            };
-            let ids = self.written.get(scope).cloned().unwrap_or_default();
-            if ids.is_empty() {
-                continue;
-            }
-            let delete_error = if self.manifest.supports(Operation::Delete) {
-                ids.iter().find_map(|id| self.subject.connector.delete(scope, id).err())
-            } else {
-                Some(ConnectorError::unsupported("delete"))
-            };
-            if let Some(delete_error) = delete_error {
-                left_behind.push(format!(
-                    "{} documents in {scope} (purge: {purge_error}; delete: {delete_error})",
-                    ids.len()
-                ));
-            }
-        }
-        if left_behind.is_empty() {
-            CleanupRecord { complete: true, detail: format!("purged {}", self.space_description()) }
-        } else {
-            CleanupRecord {
-                complete: false,
-                detail: format!("could not remove {}", left_behind.join(", ")),
-            }
-        }
+    /// The connector, with every call timed.
+    pub(crate) fn connector(&self) -> &dyn Connector {
+        &self.timed
     }
 
     fn dataset(&self) -> Result<&Dataset, CheckStatus> {
@@ -493,15 +685,27 @@ impl<'a> Run<'a> {
         })
     }
 
+    /// Notes an error: for the redaction checks, and for quarantine tracking.
+    pub(crate) fn observe_error(&mut self, err: &ConnectorError) {
+        self.errors_seen.push(format!("{err} / {err:?}"));
+        match err.kind() {
+            ErrorKind::Panicked | ErrorKind::Timeout => {
+                self.quarantined_by.get_or_insert(self.current_check);
+            }
+            ErrorKind::Quarantined => self.met_quarantine = true,
+            _ => {}
+        }
+    }
+
     /// Maps an unexpected connector error to an outcome: panics are failures; unavailability,
     /// timeouts and quarantine mean the check could not tell.
     fn unexpected(&mut self, sent: &str, err: &ConnectorError) -> CheckStatus {
-        self.errors_seen.push(err.message().to_owned());
+        self.observe_error(err);
         match err.kind() {
             ErrorKind::Unavailable | ErrorKind::Timeout | ErrorKind::Quarantined => {
                 CheckStatus::Error { reason: format!("{sent}: {err}") }
             }
-            _ => CheckStatus::Failed { witness: Witness::new(sent, format!("error {err}")) },
+            _ => fail(sent, format!("error {err}"), "an answer"),
         }
     }
 
@@ -514,7 +718,7 @@ impl<'a> Run<'a> {
     }
 
     /// Expects an error of `kind`; anything else is a failure with a witness.
-    fn expect_error<T: std::fmt::Debug>(
+    fn expect_error<T: Answer>(
         &mut self,
         sent: &str,
         result: kyro_connector_sdk::Result<T>,
@@ -522,64 +726,71 @@ impl<'a> Run<'a> {
     ) -> CheckResult {
         match result {
             Err(err) if err.kind() == kind => {
-                self.errors_seen.push(err.message().to_owned());
+                self.observe_error(&err);
                 Ok(())
             }
             Err(err) => Err(self.unexpected(sent, &err)),
             Ok(value) => Err(fail(
                 sent,
-                format!(
-                    "success instead of {}: {}",
-                    kind.as_str(),
-                    abbreviate(&format!("{value:?}"))
-                ),
+                format!("success: {}", value.summary()),
+                format!("an error of kind {}", kind.as_str()),
             )),
         }
     }
 
+    /// Sends a payload the typed API refuses to build; the connector's decoder must refuse it
+    /// too (any error but a panic).
+    fn expect_refused_at_decoder(&mut self, sent: &str, payload: &[u8]) -> CheckResult {
+        match (self.subject.raw_call)(payload) {
+            Ok(response) => Err(fail(
+                sent,
+                format!("accepted, answered {} bytes", response.len()),
+                "an invalid_request error",
+            )),
+            Err(err) if err.kind() == ErrorKind::Panicked => Err(self.unexpected(sent, &err)),
+            Err(err) => {
+                self.observe_error(&err);
+                Ok(())
+            }
+        }
+    }
+
+    /// Writes into the private space: through `certification_seed` in scopes it may touch,
+    /// otherwise through upsert.
     fn write(&mut self, scope: &Scope, documents: &[Document]) -> CheckResult {
-        let connector = self.subject.connector;
-        let sent = format!("write {} documents into {scope}", documents.len());
-        let writer = match self.writer {
-            Some(writer) => writer,
-            None => match connector.certification_seed(scope, documents) {
+        let sent = format!("write {} documents into {}", documents.len(), self.space.alias(scope));
+        if space::seedable(scope) && self.seed_supported != Some(false) {
+            let result = self.connector().certification_seed(scope, documents);
+            match result {
                 Ok(()) => {
-                    self.writer = Some(Writer::Seed);
-                    self.record_written(scope, documents);
+                    self.seed_supported = Some(true);
+                    self.record_documents(scope, documents);
                     return Ok(());
                 }
-                Err(err)
-                    if err.kind() == ErrorKind::Unsupported
-                        && self.manifest.supports(Operation::Upsert) =>
-                {
-                    self.writer = Some(Writer::Upsert);
-                    Writer::Upsert
-                }
                 Err(err) if err.kind() == ErrorKind::Unsupported => {
-                    return Err(CheckStatus::Error {
-                        reason: "the connector offers no way to write into the certification space: implement certification_seed or declare upsert".to_owned(),
-                    });
+                    self.seed_supported = Some(false);
                 }
-                Err(err) => return Err(self.unexpected(&sent, &err)),
-            },
-        };
-        match writer {
-            Writer::Seed => {
-                let result = connector.certification_seed(scope, documents);
-                self.expect_ok(&sent, result)?;
-            }
-            Writer::Upsert => {
-                for document in documents {
-                    let result = connector.upsert(scope, document);
-                    self.expect_ok(&sent, result)?;
+                Err(err) => {
+                    // Whatever was written before the failure must still be cleaned up.
+                    self.record_documents(scope, documents);
+                    return Err(self.unexpected(&sent, &err));
                 }
             }
         }
-        self.record_written(scope, documents);
+        if !self.manifest.supports(Operation::Upsert) {
+            return Err(CheckStatus::Error {
+                reason: "the connector offers no way to write into the certification space: implement certification_seed or declare upsert".to_owned(),
+            });
+        }
+        for document in documents {
+            self.record_documents(scope, std::slice::from_ref(document));
+            let result = self.connector().upsert(scope, document);
+            self.expect_ok(&sent, result)?;
+        }
         Ok(())
     }
 
-    fn record_written(&mut self, scope: &Scope, documents: &[Document]) {
+    fn record_documents(&mut self, scope: &Scope, documents: &[Document]) {
         let ids = self.written.entry(scope.clone()).or_default();
         ids.extend(documents.iter().map(|document| document.id().clone()));
     }
@@ -589,14 +800,16 @@ impl<'a> Run<'a> {
         scope: &Scope,
         request: &SearchRequest,
     ) -> Result<SearchResponse, CheckStatus> {
-        let result = self.subject.connector.search(scope, request);
-        self.expect_ok(&describe_search(scope, request), result)
+        let result = self.connector().search(scope, request);
+        let sent = self.describe_search(scope, request);
+        self.expect_ok(&sent, result)
     }
 
     fn fetch(&mut self, scope: &Scope, ids: &[&str]) -> Result<Vec<StoredDocument>, CheckStatus> {
         let ids = to_ids(ids);
-        let result = self.subject.connector.fetch(scope, &ids);
-        self.expect_ok(&describe_fetch(scope, &ids), result)
+        let result = self.connector().fetch(scope, &ids);
+        let sent = self.describe_fetch(scope, &ids);
+        self.expect_ok(&sent, result)
     }
 
     fn probe_request(
@@ -631,21 +844,198 @@ impl<'a> Run<'a> {
         let home = self.space.home.clone();
         let response = self.search(&home, &request)?;
         Ok((
-            describe_search(&home, &request),
+            self.describe_search(&home, &request),
             response.hits.iter().map(|hit| hit.document.id.as_str().to_owned()).collect(),
         ))
     }
 
-    fn canary_scan(&self, text: &str) -> Option<String> {
-        self.all_secrets()
-            .into_iter()
-            .find(|secret| text.contains(secret.as_str()))
-            .map(|_| "a configured secret".to_owned())
+    fn describe_search(&self, scope: &Scope, request: &SearchRequest) -> String {
+        let filter = request.filter.as_ref().map_or_else(
+            || "none".to_owned(),
+            |filter| abbreviate(&conformance::describe_filter(filter.root())),
+        );
+        format!(
+            "search {} top_k={} filter={filter} (query: the probe vector)",
+            self.space.alias(scope),
+            request.top_k
+        )
+    }
+
+    fn describe_fetch(&self, scope: &Scope, ids: &[DocumentId]) -> String {
+        let ids: Vec<&str> = ids.iter().map(DocumentId::as_str).collect();
+        format!("fetch {} ids={}", self.space.alias(scope), abbreviate(&format!("{ids:?}")))
+    }
+
+    /// Removes everything the run wrote: purge where the SDK allows it, otherwise delete each
+    /// written id; then reads back every written id to prove the space is empty.
+    pub(crate) fn cleanup(&mut self) -> CleanupRecord {
+        let written = std::mem::take(&mut self.written);
+        // Remove everything first, then read back: a read in one scope may legitimately
+        // reach no other scope's rows only once those are gone too.
+        let attempts: Vec<(&Scope, &BTreeSet<DocumentId>, &'static str, Option<String>)> = written
+            .iter()
+            .map(|(scope, ids)| {
+                let (method, problem) = self.remove(scope, ids);
+                (scope, ids, method, problem)
+            })
+            .collect();
+        let mut removed = Vec::new();
+        let mut left_behind = Vec::new();
+        for (scope, ids, method, problem) in attempts {
+            let alias = self.space.alias(scope);
+            let some_ids = |ids: &mut dyn Iterator<Item = &DocumentId>| {
+                ids.take(5).map(|id| id.as_str().to_owned()).collect()
+            };
+            let outcome = match problem {
+                Some(reason) => Err((ids.len(), some_ids(&mut ids.iter()), reason)),
+                None => match self.remaining(scope, ids) {
+                    None => Ok(()),
+                    Some(Ok(remaining)) if remaining.is_empty() => Ok(()),
+                    Some(Ok(remaining)) => Err((
+                        remaining.len(),
+                        some_ids(&mut remaining.iter()),
+                        format!(
+                            "{method} answered, but {} written documents still read back",
+                            remaining.len()
+                        ),
+                    )),
+                    Some(Err(reason)) => Err((ids.len(), some_ids(&mut ids.iter()), reason)),
+                },
+            };
+            match outcome {
+                Ok(()) => removed.push(Removed { scope: alias, method, documents: ids.len() }),
+                Err((documents, ids, reason)) => {
+                    left_behind.push(LeftBehind { scope: alias, documents, ids, reason });
+                }
+            }
+        }
+        removed.sort_by(|left, right| left.scope.cmp(&right.scope));
+        left_behind.sort_by(|left, right| left.scope.cmp(&right.scope));
+        CleanupRecord::new(removed, left_behind)
+    }
+
+    /// Removes `ids` from `scope`; the method used and, if it failed, why.
+    fn remove(
+        &mut self,
+        scope: &Scope,
+        ids: &BTreeSet<DocumentId>,
+    ) -> (&'static str, Option<String>) {
+        let purge_error = if space::seedable(scope) {
+            match self.subject.connector.certification_purge(scope) {
+                Ok(()) => return ("purge", None),
+                Err(err) => {
+                    self.observe_error(&err);
+                    Some(err)
+                }
+            }
+        } else {
+            None
+        };
+        if !self.manifest.supports(Operation::Delete) {
+            let purge = purge_error.map_or_else(String::new, |err| format!("purge: {err}; "));
+            return ("delete", Some(format!("{purge}delete is not declared")));
+        }
+        for id in ids {
+            if let Err(err) = self.subject.connector.delete(scope, id) {
+                self.observe_error(&err);
+                let purge = purge_error.map_or_else(String::new, |err| format!("purge: {err}; "));
+                return ("delete", Some(format!("{purge}delete of {:?}: {err}", id.as_str())));
+            }
+        }
+        ("delete", None)
+    }
+
+    /// The written ids that still read back, when fetch is declared.
+    fn remaining(
+        &mut self,
+        scope: &Scope,
+        ids: &BTreeSet<DocumentId>,
+    ) -> Option<Result<Vec<DocumentId>, String>> {
+        if !self.manifest.supports(Operation::Fetch) {
+            return None;
+        }
+        let ids: Vec<DocumentId> = ids.iter().cloned().collect();
+        let mut remaining = Vec::new();
+        for chunk in ids.chunks((self.manifest.caps.max_fetch_ids as usize).max(1)) {
+            match self.subject.connector.fetch(scope, chunk) {
+                Ok(documents) => {
+                    remaining.extend(documents.into_iter().map(|document| document.id))
+                }
+                Err(err) => {
+                    self.observe_error(&err);
+                    return Some(Err(format!("the read-back after cleanup failed: {err}")));
+                }
+            }
+        }
+        Some(Ok(remaining))
     }
 }
 
-fn fail(sent: impl Into<String>, received: impl Into<String>) -> CheckStatus {
-    CheckStatus::Failed { witness: Witness::new(sent, received) }
+impl conformance::Harness for Run<'_> {
+    fn connector(&self) -> &dyn Connector {
+        &self.timed
+    }
+
+    fn manifest(&self) -> &CapabilityManifest {
+        &self.manifest
+    }
+
+    fn store_write(&mut self, scope: &Scope, documents: &[Document]) -> Result<(), String> {
+        self.write(scope, documents).map_err(|status| describe_status(&status))
+    }
+
+    fn record_written(&mut self, scope: &Scope, id: &DocumentId) {
+        self.written.entry(scope.clone()).or_default().insert(id.clone());
+    }
+
+    fn observe_error(&mut self, err: &ConnectorError) {
+        Run::observe_error(self, err);
+    }
+}
+
+/// A short account of a successful answer for witnesses, never a `Debug` dump.
+pub(crate) trait Answer {
+    fn summary(&self) -> String;
+}
+
+impl Answer for SearchResponse {
+    fn summary(&self) -> String {
+        let ids: Vec<&str> = self.hits.iter().map(|hit| hit.document.id.as_str()).collect();
+        abbreviate(&format!("{} hits: {ids:?}", self.hits.len()))
+    }
+}
+
+impl Answer for Vec<StoredDocument> {
+    fn summary(&self) -> String {
+        let ids: Vec<&str> = self.iter().map(|document| document.id.as_str()).collect();
+        abbreviate(&format!("{} documents: {ids:?}", self.len()))
+    }
+}
+
+impl Answer for MutationAck {
+    fn summary(&self) -> String {
+        format!("an ack for {:?}, outcome {}", self.id.as_str(), self.outcome.as_str())
+    }
+}
+
+impl Answer for Watermark {
+    fn summary(&self) -> String {
+        format!("watermark {}", self.value())
+    }
+}
+
+impl Answer for SnapshotVersion {
+    fn summary(&self) -> String {
+        format!("snapshot version {:?}", self.as_str())
+    }
+}
+
+fn fail(
+    sent: impl Into<String>,
+    received: impl Into<String>,
+    expected: impl Into<String>,
+) -> CheckStatus {
+    CheckStatus::Failed { witness: Witness::new(sent, received, expected) }
 }
 
 fn describe_status(status: &CheckStatus) -> String {
@@ -659,39 +1049,18 @@ fn describe_status(status: &CheckStatus) -> String {
 }
 
 fn abbreviate(text: &str) -> String {
-    const LIMIT: usize = 400;
-    if text.len() <= LIMIT {
-        return text.to_owned();
-    }
-    let mut end = LIMIT;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}… ({} bytes)", &text[..end], text.len())
+    conformance::cap(text, WITNESS_FIELD_CAP / 2)
 }
 
 fn to_ids(ids: &[&str]) -> Vec<DocumentId> {
     ids.iter().filter_map(|id| DocumentId::new(*id).ok()).collect()
 }
 
-fn describe_search(scope: &Scope, request: &SearchRequest) -> String {
-    let filter = request
-        .filter
-        .as_ref()
-        .map_or_else(|| "none".to_owned(), |filter| abbreviate(&format!("{:?}", filter.root())));
-    format!("search {scope} top_k={} filter={filter} (query: the probe vector)", request.top_k)
-}
-
-fn describe_fetch(scope: &Scope, ids: &[DocumentId]) -> String {
-    let ids: Vec<&str> = ids.iter().map(DocumentId::as_str).collect();
-    format!("fetch {scope} ids={}", abbreviate(&format!("{ids:?}")))
-}
-
-fn describe_hits(response: &SearchResponse) -> String {
+fn describe_hits(space: &Space, response: &SearchResponse) -> String {
     let hits: Vec<String> = response
         .hits
         .iter()
-        .map(|hit| format!("{} in {}", hit.document.id, hit.document.scope))
+        .map(|hit| format!("{} labelled {}", hit.document.id, space.alias(&hit.document.scope)))
         .collect();
     abbreviate(&format!("{} hits: {}", hits.len(), hits.join(", ")))
 }
@@ -704,863 +1073,4 @@ fn exact(key: &FilterKey, value: &str) -> Result<FilterExpr, CheckStatus> {
 
 fn set(ids: &[&str]) -> BTreeSet<String> {
     ids.iter().map(|id| (*id).to_owned()).collect()
-}
-
-// abi.*
-
-fn abi_manifest_consistent(run: &mut Run<'_>) -> CheckResult {
-    let manifest = &run.manifest;
-    let sent = "describe";
-    let mut problems = Vec::new();
-    if manifest.backs(OwnershipMode::WriteThrough)
-        && !(manifest.supports(Operation::Upsert) && manifest.supports(Operation::Delete))
-    {
-        problems.push("write_through is declared without both upsert and delete");
-    }
-    if manifest.watermark_kind == WatermarkKind::PerScopeNative
-        && !manifest.supports(Operation::Watermark)
-    {
-        problems.push("a per-scope native watermark is declared without the watermark operation");
-    }
-    if manifest.backs(OwnershipMode::SnapshotBundle)
-        && !manifest.supports(Operation::SnapshotVersion)
-    {
-        problems.push("snapshot_bundle is declared without the snapshot_version operation");
-    }
-    if manifest.ownership_modes.is_empty() {
-        problems.push("no ownership mode is declared");
-    }
-    if manifest.vector.is_none() {
-        problems.push("an opened connector must declare its vector dimension and distance");
-    }
-    let caps = manifest.caps;
-    if caps.max_top_k == 0 || caps.max_top_k > 1000 {
-        problems.push("max_top_k must be within 1..=1000");
-    }
-    if caps.max_filter_nodes == 0 || caps.max_filter_nodes > 256 {
-        problems.push("max_filter_nodes must be within 1..=256");
-    }
-    if caps.max_fetch_ids == 0 || caps.max_request_bytes == 0 || caps.max_response_bytes == 0 {
-        problems.push("caps must be positive");
-    }
-    if problems.is_empty() { Ok(()) } else { Err(fail(sent, problems.join("; "))) }
-}
-
-fn abi_describe_stable(run: &mut Run<'_>) -> CheckResult {
-    let again = run.subject.connector.describe();
-    if again == run.manifest {
-        Ok(())
-    } else {
-        Err(fail("describe, twice", "two different manifests"))
-    }
-}
-
-fn abi_health(run: &mut Run<'_>) -> CheckResult {
-    let result = run.subject.connector.health();
-    let health = run.expect_ok("health", result)?;
-    if health.store_version.trim().is_empty() {
-        return Err(fail("health", "an empty store version"));
-    }
-    run.store_version = Some(health.store_version);
-    Ok(())
-}
-
-// scope.*
-
-/// Which scope a hit really comes from, judged by its claimed scope, its id and its content (a
-/// connector may mislabel a foreign document as a home one).
-fn origin(space: &Space, dataset: &Dataset, document: &StoredDocument) -> Option<Scope> {
-    let content = document.content.as_deref().unwrap_or("");
-    let id = document.id.as_str();
-    if document.scope == space.other_tenant
-        || id == "poison-other-tenant"
-        || content.contains("other tenant")
-    {
-        return Some(space.other_tenant.clone());
-    }
-    if document.scope == space.other_namespace
-        || id == "poison-other-namespace"
-        || content.contains("other namespace")
-    {
-        return Some(space.other_namespace.clone());
-    }
-    let is_home = document.scope == space.home
-        && dataset.home.iter().any(|seeded| {
-            seeded.id() == &document.id
-                && document
-                    .content
-                    .as_deref()
-                    .is_none_or(|content| Some(content) == seeded.content())
-        });
-    if is_home { Some(space.home.clone()) } else { None }
-}
-
-fn scope_search_excludes(run: &mut Run<'_>, other: &Scope) -> CheckResult {
-    let home = run.space.home.clone();
-    let request = run.probe_request(run.manifest.caps.max_top_k.min(10), None)?;
-    let response = run.search(&home, &request)?;
-    let sent = describe_search(&home, &request);
-    let dataset = run.dataset()?;
-    for hit in &response.hits {
-        match origin(&run.space, dataset, &hit.document) {
-            Some(scope) if scope == home => {}
-            Some(scope) if scope == *other => {
-                return Err(fail(
-                    sent,
-                    format!("{} from {other}: {}", hit.document.id, describe_hits(&response)),
-                ));
-            }
-            Some(_) => {}
-            None => {
-                return Err(fail(
-                    sent,
-                    format!(
-                        "{} in {}, which was never written there: {}",
-                        hit.document.id,
-                        hit.document.scope,
-                        describe_hits(&response)
-                    ),
-                ));
-            }
-        }
-    }
-    if response.hits.is_empty() {
-        return Err(fail(sent, "no hits, although the scope holds seeded documents"));
-    }
-    Ok(())
-}
-
-fn scope_search_other_tenant(run: &mut Run<'_>) -> CheckResult {
-    let other = run.space.other_tenant.clone();
-    scope_search_excludes(run, &other)
-}
-
-fn scope_search_other_namespace(run: &mut Run<'_>) -> CheckResult {
-    let other = run.space.other_namespace.clone();
-    scope_search_excludes(run, &other)
-}
-
-fn scope_fetch(run: &mut Run<'_>) -> CheckResult {
-    let home = run.space.home.clone();
-    let ids = [SHARED_ID, "poison-other-tenant", "poison-other-namespace", "doc-1"];
-    let documents = run.fetch(&home, &ids)?;
-    let sent = describe_fetch(&home, &to_ids(&ids));
-    let received: Vec<String> = documents
-        .iter()
-        .map(|document| {
-            format!(
-                "{} in {} ({:?})",
-                document.id,
-                document.scope,
-                document.content.as_deref().unwrap_or("")
-            )
-        })
-        .collect();
-    let received = abbreviate(&received.join(", "));
-    let mut seen = BTreeSet::new();
-    for document in &documents {
-        let content = document.content.as_deref().unwrap_or("");
-        let foreign = document.scope != home
-            || content.contains("other tenant")
-            || content.contains("other namespace");
-        if foreign || !seen.insert(document.id.as_str().to_owned()) {
-            return Err(fail(sent, received));
-        }
-    }
-    if seen != set(&[SHARED_ID, "doc-1"]) {
-        return Err(fail(
-            sent,
-            format!("expected exactly shared and doc-1 of the home scope, got {received}"),
-        ));
-    }
-    Ok(())
-}
-
-fn scope_empty_refused(run: &mut Run<'_>) -> CheckResult {
-    let tenant = run.space.home.tenant_id().to_owned();
-    let cases = [
-        ("", "ns-1"),
-        (tenant.as_str(), ""),
-        ("   ", "ns-1"),
-        (" padded", "ns-1"),
-        (tenant.as_str(), "ns-1\n"),
-    ];
-    for (tenant_id, namespace) in cases {
-        let sent = format!(
-            "fetch with tenant {tenant_id:?} and namespace {namespace:?} (bypassing the typed API)"
-        );
-        let payload = unchecked::fetch(tenant_id, namespace, &["doc-1"])
-            .map_err(|err| CheckStatus::Error { reason: err.to_string() })?;
-        match (run.subject.raw_call)(&payload) {
-            Ok(response) => {
-                return Err(fail(sent, format!("accepted, answered {} bytes", response.len())));
-            }
-            Err(err) if err.kind() == ErrorKind::Panicked => {
-                return Err(run.unexpected(&sent, &err));
-            }
-            Err(err) => run.errors_seen.push(err.message().to_owned()),
-        }
-    }
-    Ok(())
-}
-
-// filter.*
-
-fn filter_semantics(run: &mut Run<'_>) -> CheckResult {
-    let key = run.key()?;
-    let range =
-        |min: Option<f64>, max: Option<f64>| FilterExpr::Range { key: key.clone(), min, max };
-    let in_values = |values: &[&str]| -> Result<FilterExpr, CheckStatus> {
-        let values = values
-            .iter()
-            .map(|value| FilterValue::new(*value))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|err| CheckStatus::Error { reason: err.to_string() })?;
-        Ok(FilterExpr::In { key: key.clone(), values })
-    };
-    let cases: Vec<(FilterExpr, Vec<&str>)> = vec![
-        (exact(&key, "2021")?, vec!["doc-3", "doc-4"]),
-        (in_values(&["2019", "2024"])?, vec!["doc-1", "doc-2", "doc-5", "doc-6"]),
-        (range(Some(2020.0), None), vec!["doc-3", "doc-4", "doc-5", "doc-6"]),
-        (range(None, Some(2019.0)), vec!["doc-1", "doc-2", SHARED_ID]),
-        (range(Some(2020.5), Some(2023.0)), vec!["doc-3", "doc-4"]),
-        (
-            FilterExpr::And(vec![
-                range(Some(2020.0), None),
-                FilterExpr::Not(Box::new(exact(&key, "2024")?)),
-            ]),
-            vec!["doc-3", "doc-4"],
-        ),
-        (
-            FilterExpr::Or(vec![exact(&key, "2019")?, exact(&key, "1999")?]),
-            vec!["doc-1", "doc-2", SHARED_ID],
-        ),
-        (FilterExpr::Not(Box::new(in_values(&["2019", "2021", "2024"])?)), vec![SHARED_ID]),
-        (exact(&key, "2020")?, vec![]),
-    ];
-    for (filter, expected) in cases {
-        let (sent, ids) = run.filtered_home_ids(filter)?;
-        let expected = set(&expected);
-        if ids != expected {
-            return Err(fail(sent, format!("ids {ids:?}, expected {expected:?}")));
-        }
-    }
-    Ok(())
-}
-
-fn filter_undeclared_key(run: &mut Run<'_>) -> CheckResult {
-    let FilterableKeys::Listed(declared) = &run.manifest.filterable_keys else {
-        return Err(CheckStatus::Error { reason: "every key is filterable".to_owned() });
-    };
-    let candidate = (0..)
-        .map(|idx| format!("kyro_cert_undeclared_{idx}"))
-        .find(|key| FilterKey::new(key.clone()).is_ok_and(|key| !declared.contains(&key)));
-    let key = FilterKey::new(candidate.unwrap_or_default())
-        .map_err(|err| CheckStatus::Error { reason: err.to_string() })?;
-    let request = run.probe_request(5, Some(exact(&key, "2021")?))?;
-    let home = run.space.home.clone();
-    let result = run.subject.connector.search(&home, &request);
-    run.expect_error(&describe_search(&home, &request), result, ErrorKind::InvalidRequest)
-}
-
-const INJECTION_CORPUS: &str = include_str!("../scenarios/injection_corpus.txt");
-
-fn injection_values(max_value_bytes: usize) -> Vec<String> {
-    let mut values: Vec<String> = INJECTION_CORPUS
-        .lines()
-        .filter(|line| !line.is_empty() && !line.starts_with('#'))
-        .map(str::to_owned)
-        .collect();
-    // An oversized value: the longest the contract allows, made of an injection pattern.
-    let pattern = "' OR 1=1 -- ";
-    values.push(pattern.repeat(max_value_bytes / pattern.len()));
-    values
-}
-
-fn filter_injection_values(run: &mut Run<'_>) -> CheckResult {
-    let key = run.key()?;
-    for value in injection_values(4096) {
-        let (sent, ids) = run.filtered_home_ids(exact(&key, &value)?)?;
-        if !ids.is_empty() {
-            return Err(fail(
-                sent,
-                format!("ids {ids:?}; nothing holds this value, so nothing may match"),
-            ));
-        }
-        let values = vec![
-            FilterValue::new(value.clone())
-                .map_err(|err| CheckStatus::Error { reason: err.to_string() })?,
-        ];
-        let (sent, ids) = run.filtered_home_ids(FilterExpr::In { key: key.clone(), values })?;
-        if !ids.is_empty() {
-            return Err(fail(
-                sent,
-                format!("ids {ids:?}; nothing holds this value, so nothing may match"),
-            ));
-        }
-    }
-    // The store still answers normally: nothing was dropped or rewritten.
-    let (sent, ids) = run.filtered_home_ids(exact(&key, "2021")?)?;
-    if ids != set(&["doc-3", "doc-4"]) {
-        return Err(fail(
-            sent,
-            format!("after the corpus, ids {ids:?} instead of doc-3 and doc-4"),
-        ));
-    }
-    Ok(())
-}
-
-fn filter_malformed_key(run: &mut Run<'_>) -> CheckResult {
-    let dimension = run.manifest.vector.map_or(8, |vector| vector.dimension as usize);
-    let embedding = Embedding::new(unit_vector(dimension, 7))
-        .map_err(|err| CheckStatus::Error { reason: err.to_string() })?;
-    let tenant = run.space.home.tenant_id().to_owned();
-    for key in [
-        "lang' OR 1=1 --",
-        "metadata->>'tenant_id'",
-        "a.b",
-        "$.tenant_id",
-        "",
-        "ключ",
-        &"k".repeat(129),
-    ] {
-        let sent = format!("search with filter key {key:?} (bypassing the typed API)");
-        let payload = unchecked::search_with_filter_key(&tenant, "ns-1", &embedding, key, "x")
-            .map_err(|err| CheckStatus::Error { reason: err.to_string() })?;
-        match (run.subject.raw_call)(&payload) {
-            Ok(response) => {
-                return Err(fail(sent, format!("accepted, answered {} bytes", response.len())));
-            }
-            Err(err) if err.kind() == ErrorKind::Panicked => {
-                return Err(run.unexpected(&sent, &err));
-            }
-            Err(err) => run.errors_seen.push(err.message().to_owned()),
-        }
-    }
-    Ok(())
-}
-
-// bounds.*
-
-fn bounds_top_k_respected(run: &mut Run<'_>) -> CheckResult {
-    let home = run.space.home.clone();
-    let request = run.probe_request(2, None)?;
-    let response = run.search(&home, &request)?;
-    if response.hits.len() == 2 {
-        Ok(())
-    } else {
-        Err(fail(
-            describe_search(&home, &request),
-            format!("{}; the scope holds 7 documents", describe_hits(&response)),
-        ))
-    }
-}
-
-fn bounds_top_k_cap(run: &mut Run<'_>) -> CheckResult {
-    let home = run.space.home.clone();
-    let request = run.probe_request(run.manifest.caps.max_top_k + 1, None)?;
-    let result = run.subject.connector.search(&home, &request);
-    run.expect_error(&describe_search(&home, &request), result, ErrorKind::LimitExceeded)
-}
-
-fn bounds_fetch_cap(run: &mut Run<'_>) -> CheckResult {
-    let home = run.space.home.clone();
-    let n_ids = run.manifest.caps.max_fetch_ids as usize + 1;
-    let ids: Vec<DocumentId> =
-        (0..n_ids).filter_map(|idx| DocumentId::new(format!("doc-{idx}")).ok()).collect();
-    let result = run.subject.connector.fetch(&home, &ids);
-    run.expect_error(
-        &format!("fetch {home} with {n_ids} ids (cap {})", n_ids - 1),
-        result,
-        ErrorKind::LimitExceeded,
-    )
-}
-
-fn bounds_short_result(run: &mut Run<'_>) -> CheckResult {
-    let key = run.key()?;
-    let home = run.space.home.clone();
-    let request =
-        run.probe_request(5.min(run.manifest.caps.max_top_k), Some(exact(&key, "2021")?))?;
-    let response = run.search(&home, &request)?;
-    let sent = describe_search(&home, &request);
-    match &response.shortfall {
-        Some(shortfall)
-            if shortfall.requested == request.top_k
-                && shortfall.returned == 2
-                && response.hits.len() == 2 =>
-        {
-            if request.top_k > 2
-                || matches!(
-                    shortfall.reason,
-                    ShortfallReason::Exhausted | ShortfallReason::IndexScanLimit { .. }
-                )
-            {
-                Ok(())
-            } else {
-                Err(fail(sent, format!("{shortfall:?}")))
-            }
-        }
-        Some(shortfall) => {
-            Err(fail(sent, format!("{}; shortfall {shortfall:?}", describe_hits(&response))))
-        }
-        None if request.top_k <= 2 => Ok(()),
-        None => Err(fail(sent, format!("{} and no shortfall report", describe_hits(&response)))),
-    }
-}
-
-// ids.*
-
-fn ids_idempotent(run: &mut Run<'_>) -> CheckResult {
-    let home = run.space.home.clone();
-    let dataset = run.dataset()?;
-    let (key, probe) = (dataset.key.clone(), dataset.probe.clone());
-    let dimension = probe.len();
-    let first = document("twice", unit_vector(dimension, 41), &key, "2000", "first write");
-    let second = document("twice", unit_vector(dimension, 42), &key, "2000", "second write");
-    run.write(&home, &[first])?;
-    run.write(&home, &[second])?;
-    let documents = run.fetch(&home, &["twice"])?;
-    let contents: Vec<&str> =
-        documents.iter().map(|document| document.content.as_deref().unwrap_or("")).collect();
-    if contents == ["second write"] {
-        Ok(())
-    } else {
-        Err(fail(
-            format!("write id twice into {home} twice, then fetch it"),
-            format!("contents {contents:?}"),
-        ))
-    }
-}
-
-fn ids_unicode_and_long(run: &mut Run<'_>) -> CheckResult {
-    let home = run.space.home.clone();
-    let dataset = run.dataset()?;
-    let (key, dimension) = (dataset.key.clone(), dataset.probe.len());
-    let unicode = "ドキュメント-ü-🚀-id";
-    let long = format!("long-{}", "x".repeat(1019));
-    let documents = [
-        document(unicode, unit_vector(dimension, 51), &key, "2000", "unicode id"),
-        document(&long, unit_vector(dimension, 52), &key, "2000", "long id"),
-    ];
-    run.write(&home, &documents)?;
-    let fetched = run.fetch(&home, &[unicode, &long])?;
-    let ids: BTreeSet<String> =
-        fetched.iter().map(|document| document.id.as_str().to_owned()).collect();
-    if ids == set(&[unicode, &long]) {
-        Ok(())
-    } else {
-        Err(fail(
-            format!("write and fetch ids {unicode:?} and a 1024-byte id in {home}"),
-            format!("ids {:?}", ids.iter().map(|id| abbreviate(id)).collect::<Vec<_>>()),
-        ))
-    }
-}
-
-// freshness.write_through.*
-
-fn write_through_ack(run: &mut Run<'_>) -> CheckResult {
-    let home = run.space.home.clone();
-    let dataset = run.dataset()?;
-    let written = document(
-        "wt-ack",
-        unit_vector(dataset.probe.len(), 61),
-        &dataset.key,
-        "2000",
-        "written through",
-    );
-    let sent = format!("upsert wt-ack into {home}");
-    for expected_outcome in ["Inserted", "Updated"] {
-        let result = run.subject.connector.upsert(&home, &written);
-        let ack = run.expect_ok(&sent, result)?;
-        run.record_written(&home, std::slice::from_ref(&written));
-        let outcome = format!("{:?}", ack.outcome);
-        if ack.scope != home
-            || ack.id != *written.id()
-            || ack.backend_mutation_id.trim().is_empty()
-            || outcome != expected_outcome
-        {
-            return Err(fail(
-                sent,
-                format!(
-                    "ack for {} in {} outcome {outcome} (expected {expected_outcome}) mutation id {:?}",
-                    ack.id, ack.scope, ack.backend_mutation_id
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn write_through_read_your_write(run: &mut Run<'_>) -> CheckResult {
-    let home = run.space.home.clone();
-    let dataset = run.dataset()?;
-    let vector = perturbed(&dataset.probe, &unit_vector(dataset.probe.len(), 71), 0.01);
-    let key = dataset.key.clone();
-    for round in 1..=3 {
-        let content = format!("read-your-write round {round}");
-        let written = document("wt-ryw", vector.clone(), &key, "2000", &content);
-        let sent = format!("upsert wt-ryw ({content:?}) into {home}, then fetch and search it");
-        let result = run.subject.connector.upsert(&home, &written);
-        run.expect_ok(&sent, result)?;
-        run.record_written(&home, std::slice::from_ref(&written));
-        let fetched = run.fetch(&home, &["wt-ryw"])?;
-        if fetched.first().and_then(|document| document.content.as_deref())
-            != Some(content.as_str())
-        {
-            return Err(fail(
-                sent,
-                format!(
-                    "fetch saw {:?}",
-                    fetched.iter().map(|document| document.content.clone()).collect::<Vec<_>>()
-                ),
-            ));
-        }
-        let request = SearchRequest {
-            embedding: Embedding::new(vector.clone())
-                .map_err(|err| CheckStatus::Error { reason: err.to_string() })?,
-            top_k: 1,
-            filter: None,
-            include_content: true,
-        };
-        let response = run.search(&home, &request)?;
-        let top = response
-            .hits
-            .first()
-            .map(|hit| (hit.document.id.as_str().to_owned(), hit.document.content.clone()));
-        if top != Some(("wt-ryw".to_owned(), Some(content.clone()))) {
-            return Err(fail(sent, format!("search saw {top:?}")));
-        }
-    }
-    Ok(())
-}
-
-fn write_through_delete(run: &mut Run<'_>) -> CheckResult {
-    let home = run.space.home.clone();
-    let dataset = run.dataset()?;
-    let written = document(
-        "wt-delete",
-        unit_vector(dataset.probe.len(), 81),
-        &dataset.key,
-        "2000",
-        "to be deleted",
-    );
-    let sent = format!("upsert then delete wt-delete in {home}");
-    let result = run.subject.connector.upsert(&home, &written);
-    run.expect_ok(&sent, result)?;
-    let id = written.id().clone();
-    let result = run.subject.connector.delete(&home, &id);
-    let ack = run.expect_ok(&sent, result)?;
-    if ack.scope != home || ack.id != id || format!("{:?}", ack.outcome) != "Deleted" {
-        return Err(fail(sent, format!("ack {ack:?}")));
-    }
-    let fetched = run.fetch(&home, &["wt-delete"])?;
-    if !fetched.is_empty() {
-        return Err(fail(sent, "the next fetch still returned the document"));
-    }
-    let result = run.subject.connector.delete(&home, &id);
-    let again = run.expect_ok(&sent, result)?;
-    if format!("{:?}", again.outcome) != "NotFound" {
-        return Err(fail(
-            format!("{sent}, twice"),
-            format!("second ack outcome {:?}", again.outcome),
-        ));
-    }
-    Ok(())
-}
-
-fn write_through_confined(run: &mut Run<'_>) -> CheckResult {
-    let home = run.space.home.clone();
-    let dataset = run.dataset()?;
-    let replacement = document(
-        SHARED_ID,
-        unit_vector(dataset.probe.len(), 91),
-        &dataset.key,
-        "1999",
-        "shared: home copy, rewritten",
-    );
-    let sent = format!("upsert then delete {SHARED_ID} in {home}");
-    let result = run.subject.connector.upsert(&home, &replacement);
-    run.expect_ok(&sent, result)?;
-    let id = replacement.id().clone();
-    let result = run.subject.connector.delete(&home, &id);
-    run.expect_ok(&sent, result)?;
-    for (other, label) in [
-        (run.space.other_tenant.clone(), "other tenant"),
-        (run.space.other_namespace.clone(), "other namespace"),
-    ] {
-        let fetched = run.fetch(&other, &[SHARED_ID])?;
-        let contents: Vec<Option<String>> =
-            fetched.iter().map(|document| document.content.clone()).collect();
-        if contents != [Some(format!("shared: {label} copy"))] {
-            return Err(fail(sent.clone(), format!("{other} now holds {contents:?}")));
-        }
-    }
-    Ok(())
-}
-
-// freshness.event_feed.*
-
-fn event_feed_external_change(run: &mut Run<'_>) -> CheckResult {
-    let home = run.space.home.clone();
-    let dataset = run.dataset()?;
-    let (key, dimension) = (dataset.key.clone(), dataset.probe.len());
-    for round in 1..=3 {
-        let content = format!("external change {round}");
-        run.write(
-            &home,
-            &[document("ef-change", unit_vector(dimension, 95), &key, "2000", &content)],
-        )?;
-        let fetched = run.fetch(&home, &["ef-change"])?;
-        if fetched.first().and_then(|document| document.content.as_deref())
-            != Some(content.as_str())
-        {
-            return Err(fail(
-                format!("store write of ef-change ({content:?}) in {home}, then fetch"),
-                format!(
-                    "{:?}",
-                    fetched.iter().map(|document| document.content.clone()).collect::<Vec<_>>()
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
-// freshness.watermark.*
-
-fn watermark_of(run: &mut Run<'_>, scope: &Scope) -> Result<u64, CheckStatus> {
-    let result = run.subject.connector.watermark(scope);
-    run.expect_ok(&format!("watermark {scope}"), result).map(|watermark| watermark.value())
-}
-
-fn change(run: &mut Run<'_>, scope: &Scope, label: &str) -> CheckResult {
-    let dataset = run.dataset()?;
-    let written = document(
-        &format!("wm-{label}"),
-        unit_vector(dataset.probe.len(), 97),
-        &dataset.key,
-        "2000",
-        label,
-    );
-    run.write(scope, &[written])
-}
-
-fn watermark_advances(run: &mut Run<'_>) -> CheckResult {
-    let home = run.space.home.clone();
-    let before = watermark_of(run, &home)?;
-    change(run, &home, "advance")?;
-    let after = watermark_of(run, &home)?;
-    if after > before {
-        Ok(())
-    } else {
-        Err(fail(
-            format!("watermark {home}, write into {home}, watermark again"),
-            format!("{before} then {after}"),
-        ))
-    }
-}
-
-fn watermark_stays(run: &mut Run<'_>, other: Scope) -> CheckResult {
-    let home = run.space.home.clone();
-    let before = watermark_of(run, &home)?;
-    change(run, &other, "elsewhere")?;
-    let after = watermark_of(run, &home)?;
-    if after == before {
-        Ok(())
-    } else {
-        Err(fail(
-            format!("watermark {home}, write into {other}, watermark {home} again"),
-            format!("{before} then {after}"),
-        ))
-    }
-}
-
-fn watermark_other_tenant(run: &mut Run<'_>) -> CheckResult {
-    let other = run.space.other_tenant.clone();
-    watermark_stays(run, other)
-}
-
-fn watermark_other_namespace(run: &mut Run<'_>) -> CheckResult {
-    let other = run.space.other_namespace.clone();
-    watermark_stays(run, other)
-}
-
-// freshness.snapshot_bundle.*
-
-fn snapshot_immutable(run: &mut Run<'_>) -> CheckResult {
-    let home = run.space.home.clone();
-    let ids = ["doc-1", "doc-2", "doc-3", SHARED_ID];
-    let result = run.subject.connector.snapshot_version(&home);
-    let version = run.expect_ok(&format!("snapshot_version {home}"), result)?;
-    let first = run.fetch(&home, &ids)?;
-    let second = run.fetch(&home, &ids)?;
-    let result = run.subject.connector.snapshot_version(&home);
-    let version_after = run.expect_ok(&format!("snapshot_version {home}"), result)?;
-    if version == version_after && first != second {
-        return Err(fail(
-            format!("fetch {home} twice under snapshot version {}", version.as_str()),
-            "different content under the same version",
-        ));
-    }
-    Ok(())
-}
-
-// unsupported.*
-
-fn expect_unsupported<T: std::fmt::Debug>(
-    run: &mut Run<'_>,
-    operation: &str,
-    result: kyro_connector_sdk::Result<T>,
-) -> CheckResult {
-    let home = run.space.home.clone();
-    run.expect_error(
-        &format!("{operation} in {home} (not declared)"),
-        result,
-        ErrorKind::Unsupported,
-    )
-}
-
-fn unsupported_search(run: &mut Run<'_>) -> CheckResult {
-    let home = run.space.home.clone();
-    let dimension = run.manifest.vector.map_or(8, |vector| vector.dimension as usize);
-    let request = SearchRequest {
-        embedding: Embedding::new(unit_vector(dimension, 3))
-            .map_err(|err| CheckStatus::Error { reason: err.to_string() })?,
-        top_k: 1,
-        filter: None,
-        include_content: false,
-    };
-    let result = run.subject.connector.search(&home, &request);
-    expect_unsupported(run, "search", result)
-}
-
-fn unsupported_fetch(run: &mut Run<'_>) -> CheckResult {
-    let home = run.space.home.clone();
-    let result = run.subject.connector.fetch(&home, &to_ids(&["doc-1"]));
-    expect_unsupported(run, "fetch", result)
-}
-
-fn unsupported_upsert(run: &mut Run<'_>) -> CheckResult {
-    let home = run.space.home.clone();
-    let dimension = run.manifest.vector.map_or(8, |vector| vector.dimension as usize);
-    let written = document(
-        "unsupported-upsert",
-        unit_vector(dimension, 5),
-        "kyro_cert_year",
-        "2000",
-        "must not be written",
-    );
-    let result = run.subject.connector.upsert(&home, &written);
-    expect_unsupported(run, "upsert", result)
-}
-
-fn unsupported_delete(run: &mut Run<'_>) -> CheckResult {
-    let home = run.space.home.clone();
-    let result = run.subject.connector.delete(&home, &to_ids(&["doc-1"])[0]);
-    expect_unsupported(run, "delete", result)
-}
-
-fn unsupported_watermark(run: &mut Run<'_>) -> CheckResult {
-    let home = run.space.home.clone();
-    let result = run.subject.connector.watermark(&home);
-    expect_unsupported(run, "watermark", result)
-}
-
-fn unsupported_snapshot_version(run: &mut Run<'_>) -> CheckResult {
-    let home = run.space.home.clone();
-    let result = run.subject.connector.snapshot_version(&home);
-    expect_unsupported(run, "snapshot_version", result)
-}
-
-// redaction.*
-
-fn redaction_canary(run: &mut Run<'_>) -> CheckResult {
-    let Some(canary) = &run.subject.canary else {
-        return Err(CheckStatus::NotApplicable {
-            reason: "the configuration holds no secret".to_owned(),
-        });
-    };
-    let canaries = canary.canaries.clone();
-    let log_mark = run.subject.log_lines.lock().map_or(0, |lines| lines.len());
-    let mut observed = Vec::new();
-    match (canary.open)() {
-        Err(err) => observed.push(format!("open failed: {err} / {err:?}")),
-        Ok(connector) => {
-            // Provoke the errors a connector is most likely to decorate with its configuration.
-            let home = run.space.home.clone();
-            let dimension = run.manifest.vector.map_or(8, |vector| vector.dimension as usize) + 1;
-            if let Ok(embedding) = Embedding::new(unit_vector(dimension, 9)) {
-                let request =
-                    SearchRequest { embedding, top_k: 1, filter: None, include_content: false };
-                observed.push(format!("{:?}", connector.search(&home, &request)));
-            }
-            if let Ok(key) = FilterKey::new("kyro_cert_undeclared_key")
-                && let Ok(filter) = exact(&key, "x").and_then(|filter| {
-                    RuntimeFilter::new(filter)
-                        .map_err(|err| CheckStatus::Error { reason: err.to_string() })
-                })
-                && let Ok(embedding) = Embedding::new(unit_vector(dimension - 1, 9))
-            {
-                let request = SearchRequest {
-                    embedding,
-                    top_k: 1,
-                    filter: Some(filter),
-                    include_content: false,
-                };
-                observed.push(format!("{:?}", connector.search(&home, &request)));
-            }
-            observed.push(format!("{:?}", connector.health()));
-            observed.push(format!("{:?}", connector.describe()));
-            observed.push(format!("{:?}", connector.fetch(&home, &to_ids(&["doc-1"]))));
-        }
-    }
-    if let Ok(lines) = run.subject.log_lines.lock() {
-        observed.extend(lines.iter().skip(log_mark).cloned());
-    }
-    for text in &observed {
-        if canaries.iter().any(|canary| !canary.is_empty() && text.contains(canary.as_str())) {
-            return Err(fail(
-                "open the connector with a canary secret in its configuration, then provoke errors",
-                format!(
-                    "the canary appeared in: {}",
-                    crate::report::redact(&abbreviate(text), &canaries)
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn redaction_errors(run: &mut Run<'_>) -> CheckResult {
-    let leaked = run
-        .errors_seen
-        .iter()
-        .find_map(|message| run.canary_scan(message).map(|what| (what, message.clone())));
-    match leaked {
-        Some((what, message)) => Err(fail(
-            "every request of this run",
-            format!(
-                "{what} appeared in an error message: {}",
-                crate::report::redact(&abbreviate(&message), &run.all_secrets())
-            ),
-        )),
-        None if run.errors_seen.is_empty() => Err(CheckStatus::Error {
-            reason: "the run produced no error message to inspect".to_owned(),
-        }),
-        None => Ok(()),
-    }
-}
-
-fn redaction_logs(run: &mut Run<'_>) -> CheckResult {
-    let lines = run.subject.log_lines.lock().map(|lines| lines.clone()).unwrap_or_default();
-    match lines.iter().find_map(|line| run.canary_scan(line).map(|what| (what, line.clone()))) {
-        Some((what, line)) => Err(fail(
-            "every request of this run",
-            format!(
-                "{what} appeared in a log line: {}",
-                crate::report::redact(&abbreviate(&line), &run.all_secrets())
-            ),
-        )),
-        None => Ok(()),
-    }
 }
