@@ -6,4 +6,5 @@
     reason = "a test that meets an unexpected error should fail at that line"
 )]
 
+mod harness;
 mod library;
