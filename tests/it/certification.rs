@@ -435,15 +435,18 @@ fn kyro_certify_refuses_a_store_whose_calls_take_most_of_the_call_timeout() {
         &["--call-timeout-ms", "100"],
     );
     assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stdout));
+    // Every call the harness timed took 80% of the timeout; on a loaded machine one may pass
+    // the timeout and quarantine the connector, so which operations were timed varies, but
+    // every one that was is refused by its latency check, and nothing else fails.
     let failed: Vec<&str> =
         report["failed_checks"].as_array().unwrap().iter().map(|id| id.as_str().unwrap()).collect();
-    assert!(failed.contains(&"latency.search"), "{failed:?}");
-    let search = report["latency"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|latency| latency["operation"] == "search")
-        .unwrap();
-    assert!(search["p50_us"].as_u64().unwrap() >= 75_000, "{search}");
-    assert_eq!(search["p99_budget_us"], 50_000);
+    assert!(!failed.is_empty() && failed.iter().all(|id| id.starts_with("latency.")), "{failed:?}");
+    for latency in report["latency"].as_array().unwrap() {
+        let operation = latency["operation"].as_str().unwrap();
+        assert!(latency["p50_us"].as_u64().unwrap() >= 75_000, "{latency}");
+        assert_eq!(latency["p99_budget_us"], 50_000);
+        if operation != "snapshot_version" {
+            assert!(failed.contains(&format!("latency.{operation}").as_str()), "{failed:?}");
+        }
+    }
 }
