@@ -73,10 +73,10 @@ pub struct Subject<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Depth {
-    /// A few dozen generated requests over a primary scope of at most 200 documents: seconds,
+    /// About sixty generated requests over a primary scope of at most 220 documents: seconds,
     /// for host startup and every CI run.
     Standard,
-    /// Ten times the requests over up to 1000 documents in the primary scope, deeper filters:
+    /// Ten times the requests over up to 1100 documents in the primary scope, deeper filters:
     /// for plugin authors' CI before a release.
     Deep,
 }
