@@ -1,5 +1,6 @@
 //! The certification report: a stable JSON schema (documented in `certification/REPORT.md`) and
-//! JUnit XML for CI systems. Every string that reaches a report passes through redaction.
+//! JUnit XML for CI systems. Every string that reaches a report is scrubbed of every part of
+//! every secret and canary of the run.
 
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -7,9 +8,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::SUITE_VERSION;
+use crate::latency::OperationLatency;
+use crate::secrets::SecretSet;
+use crate::space::{Naming, ScopeName};
 
 /// The schema version of the JSON report.
-pub const REPORT_SCHEMA_VERSION: u32 = 1;
+pub const REPORT_SCHEMA_VERSION: u32 = 2;
 
 /// Who was certified.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -28,19 +32,43 @@ pub struct PluginIdentity {
     pub path: Option<String>,
 }
 
-/// What a failed check saw: the request and the answer, secrets redacted.
+/// What a failed check saw: the request, the answer and what the contract expected, each at most
+/// about a kilobyte, secrets scrubbed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Witness {
-    /// What was sent.
+    /// What was sent (for generated requests, the shrunk request).
     pub sent: String,
     /// What came back.
     pub received: String,
+    /// What the contract (or the oracle) expected instead.
+    pub expected: String,
+    /// For a shrunk generated request, the request as first generated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shrunk_from: Option<String>,
 }
 
 impl Witness {
     /// A witness from anything printable.
-    pub fn new(sent: impl Into<String>, received: impl Into<String>) -> Self {
-        Self { sent: sent.into(), received: received.into() }
+    pub fn new(
+        sent: impl Into<String>,
+        received: impl Into<String>,
+        expected: impl Into<String>,
+    ) -> Self {
+        Self {
+            sent: sent.into(),
+            received: received.into(),
+            expected: expected.into(),
+            shrunk_from: None,
+        }
+    }
+
+    fn scrubbed(&self, secrets: &SecretSet) -> Self {
+        Self {
+            sent: secrets.scrub(&self.sent),
+            received: secrets.scrub(&self.received),
+            expected: secrets.scrub(&self.expected),
+            shrunk_from: self.shrunk_from.as_deref().map(|text| secrets.scrub(text)),
+        }
     }
 }
 
@@ -91,6 +119,10 @@ pub struct CheckRecord {
     /// Its outcome.
     #[serde(flatten)]
     pub status: CheckStatus,
+    /// The earlier check whose failure this one follows from (the same broken answer, or the
+    /// quarantine a panic or timeout caused), when it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub follows_from: Option<&'static str>,
     /// How long it took, in milliseconds.
     pub duration_ms: u64,
 }
@@ -101,9 +133,10 @@ impl CheckRecord {
         suite: String,
         description: &'static str,
         status: CheckStatus,
+        follows_from: Option<&'static str>,
         duration: Duration,
     ) -> Self {
-        Self { id, suite, description, status, duration_ms: millis(duration) }
+        Self { id, suite, description, status, follows_from, duration_ms: millis(duration) }
     }
 
     /// One human-readable line, as printed while certification runs.
@@ -116,14 +149,18 @@ impl CheckRecord {
         };
         let detail = match &self.status {
             CheckStatus::Passed => String::new(),
-            CheckStatus::Failed { witness } => {
-                format!(" — sent: {}; received: {}", witness.sent, witness.received)
-            }
+            CheckStatus::Failed { witness } => format!(
+                " — sent: {}; received: {}; expected: {}",
+                witness.sent, witness.received, witness.expected
+            ),
             CheckStatus::NotApplicable { reason } | CheckStatus::Error { reason } => {
                 format!(" — {reason}")
             }
         };
-        format!("{label} {} ({} ms){detail}", self.id, self.duration_ms)
+        let follows = self
+            .follows_from
+            .map_or_else(String::new, |earlier| format!(" [follows from {earlier}]"));
+        format!("{label} {} ({} ms){follows}{detail}", self.id, self.duration_ms)
     }
 }
 
@@ -163,13 +200,88 @@ pub struct Summary {
     pub errors: usize,
 }
 
-/// Whether the private space was removed afterwards.
+/// What cleanup removed from one scope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Removed {
+    /// The scope's alias (see the report's `space.scopes`).
+    pub scope: String,
+    /// `purge` (`certification_purge`) or `delete` (one delete per written id).
+    pub method: &'static str,
+    /// How many written documents were removed, read back as gone.
+    pub documents: usize,
+}
+
+/// What cleanup could not remove from one scope, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeftBehind {
+    /// The scope's alias.
+    pub scope: String,
+    /// How many written documents may remain.
+    pub documents: usize,
+    /// The first few of their ids.
+    pub ids: Vec<String>,
+    /// Why they remain.
+    pub reason: String,
+}
+
+/// Whether the private space was removed afterwards, scope by scope.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CleanupRecord {
-    /// True when every scope of the private space was purged.
+    /// True when everything written was removed and read back as gone.
     pub complete: bool,
-    /// What was done, or what is left behind and where.
+    /// What was removed.
+    pub removed: Vec<Removed>,
+    /// What could not be removed.
+    pub left_behind: Vec<LeftBehind>,
+    /// One line: what was removed, or what is left behind and where.
     pub detail: String,
+    /// How long cleanup took, in milliseconds.
+    pub duration_ms: u64,
+}
+
+impl CleanupRecord {
+    pub(crate) fn new(removed: Vec<Removed>, left_behind: Vec<LeftBehind>) -> Self {
+        let n_removed: usize = removed.iter().map(|removed| removed.documents).sum();
+        let detail = if left_behind.is_empty() {
+            format!("removed {n_removed} documents from {} scopes", removed.len())
+        } else {
+            let left: Vec<String> = left_behind
+                .iter()
+                .map(|left| {
+                    format!("{} documents in {} ({})", left.documents, left.scope, left.reason)
+                })
+                .collect();
+            format!("removed {n_removed} documents; could not remove {}", left.join(", "))
+        };
+        Self { complete: left_behind.is_empty(), removed, left_behind, detail, duration_ms: 0 }
+    }
+
+    fn scrubbed(&self, secrets: &SecretSet) -> Self {
+        let mut cleaned = self.clone();
+        cleaned.detail = secrets.scrub(&cleaned.detail);
+        for left in &mut cleaned.left_behind {
+            left.reason = secrets.scrub(&left.reason);
+        }
+        cleaned
+    }
+}
+
+/// The private space a run used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Space {
+    /// `unprefixed` (random names) or `prefixed` (random names after the SDK's certification
+    /// prefix).
+    pub naming: Naming,
+    /// Why that naming.
+    pub naming_reason: &'static str,
+    /// Every scope: alias, tenant and namespace.
+    pub scopes: Vec<ScopeName>,
+    /// How many documents were seeded in all.
+    pub documents_seeded: usize,
+    /// How many the primary generated scope (`G0`) held.
+    pub primary_scope_documents: usize,
+    /// How the primary scope's volume was chosen.
+    pub volume_rule: String,
 }
 
 /// A certification report.
@@ -187,8 +299,14 @@ pub struct Report {
     pub plugin: PluginIdentity,
     /// The store's version, as its health check reported it.
     pub store_version: Option<String>,
-    /// The private tenants and namespaces the checks ran in.
-    pub space: String,
+    /// The seed every generated request and document came from; pass it back to reproduce.
+    pub seed: u64,
+    /// `standard` or `deep`.
+    pub depth: crate::Depth,
+    /// The call timeout latency budgets derive from, in milliseconds.
+    pub call_timeout_ms: u64,
+    /// The private space the checks ran in.
+    pub space: Space,
     /// When the run started (RFC 3339, UTC).
     pub started_at: String,
     /// How long it took, in milliseconds.
@@ -201,6 +319,8 @@ pub struct Report {
     pub error_checks: Vec<&'static str>,
     /// Every check, in run order.
     pub checks: Vec<CheckRecord>,
+    /// Per-operation latency over every call of the run.
+    pub latency: Vec<OperationLatency>,
     /// Cleanup of the private space.
     pub cleanup: CleanupRecord,
 }
@@ -209,12 +329,16 @@ pub(crate) struct ReportInput {
     pub(crate) plugin: PluginIdentity,
     pub(crate) profile: String,
     pub(crate) store_version: Option<String>,
+    pub(crate) seed: u64,
+    pub(crate) depth: crate::Depth,
+    pub(crate) call_timeout: Duration,
     pub(crate) started_at: SystemTime,
     pub(crate) duration: Duration,
     pub(crate) records: Vec<CheckRecord>,
+    pub(crate) latency: Vec<OperationLatency>,
     pub(crate) cleanup: CleanupRecord,
-    pub(crate) space: String,
-    pub(crate) secrets: Vec<String>,
+    pub(crate) space: Space,
+    pub(crate) secrets: SecretSet,
 }
 
 pub(crate) fn build(input: ReportInput) -> Report {
@@ -241,51 +365,52 @@ pub(crate) fn build(input: ReportInput) -> Report {
     } else {
         Verdict::Certified
     };
-    let redact = |text: String| redact(&text, &input.secrets);
+    let secrets = &input.secrets;
+    let scrub = |text: String| secrets.scrub(&text);
+    let mut space = input.space;
+    for scope in &mut space.scopes {
+        scope.tenant_id = secrets.scrub(&scope.tenant_id);
+        scope.namespace = secrets.scrub(&scope.namespace);
+    }
     Report {
         schema_version: REPORT_SCHEMA_VERSION,
         suite_version: SUITE_VERSION,
         verdict,
-        profile: redact(input.profile),
-        plugin: input.plugin,
-        store_version: input.store_version.map(redact),
-        space: input.space,
+        profile: scrub(input.profile),
+        plugin: PluginIdentity {
+            name: scrub(input.plugin.name),
+            version: scrub(input.plugin.version),
+            sdk_version: scrub(input.plugin.sdk_version),
+            abi_version: input.plugin.abi_version,
+            sha256: input.plugin.sha256,
+            path: input.plugin.path.map(scrub),
+        },
+        store_version: input.store_version.map(scrub),
+        seed: input.seed,
+        depth: input.depth,
+        call_timeout_ms: millis(input.call_timeout),
+        space,
         started_at: rfc3339(input.started_at),
         duration_ms: millis(input.duration),
         summary,
         failed_checks: ids_with("failed"),
         error_checks: ids_with("error"),
-        checks: input.records,
-        cleanup: CleanupRecord {
-            complete: input.cleanup.complete,
-            detail: redact(input.cleanup.detail),
-        },
+        checks: input.records.into_iter().map(|record| scrub_record(record, secrets)).collect(),
+        latency: input.latency,
+        cleanup: input.cleanup.scrubbed(secrets),
     }
 }
 
-/// Replaces every occurrence of every secret with `***`.
-pub(crate) fn redact(text: &str, secrets: &[String]) -> String {
-    let mut redacted = text.to_owned();
-    for secret in secrets {
-        if !secret.is_empty() {
-            redacted = redacted.replace(secret.as_str(), "***");
-        }
-    }
-    redacted
-}
-
-pub(crate) fn redact_record(mut record: CheckRecord, secrets: &[String]) -> CheckRecord {
+/// A record with every part of every secret scrubbed from its text.
+pub(crate) fn scrub_record(mut record: CheckRecord, secrets: &SecretSet) -> CheckRecord {
     record.status = match record.status {
-        CheckStatus::Failed { witness } => CheckStatus::Failed {
-            witness: Witness::new(
-                redact(&witness.sent, secrets),
-                redact(&witness.received, secrets),
-            ),
-        },
-        CheckStatus::NotApplicable { reason } => {
-            CheckStatus::NotApplicable { reason: redact(&reason, secrets) }
+        CheckStatus::Failed { witness } => {
+            CheckStatus::Failed { witness: witness.scrubbed(secrets) }
         }
-        CheckStatus::Error { reason } => CheckStatus::Error { reason: redact(&reason, secrets) },
+        CheckStatus::NotApplicable { reason } => {
+            CheckStatus::NotApplicable { reason: secrets.scrub(&reason) }
+        }
+        CheckStatus::Error { reason } => CheckStatus::Error { reason: secrets.scrub(&reason) },
         CheckStatus::Passed => CheckStatus::Passed,
     };
     record
@@ -335,6 +460,8 @@ impl Report {
             ("abi_version", self.plugin.abi_version.clone()),
             ("plugin_sha256", self.plugin.sha256.clone().unwrap_or_default()),
             ("store_version", self.store_version.clone().unwrap_or_default()),
+            ("seed", self.seed.to_string()),
+            ("depth", self.depth.as_str().to_owned()),
         ];
         for (name, value) in properties {
             let _ = writeln!(xml, r#"      <property name="{name}" value="{}"/>"#, escape(&value));
@@ -353,12 +480,17 @@ impl Report {
                     let _ = writeln!(xml, "/>");
                 }
                 CheckStatus::Failed { witness } => {
+                    let follows = check
+                        .follows_from
+                        .map_or_else(String::new, |earlier| format!("follows from: {earlier}\n"));
                     let _ = writeln!(
                         xml,
-                        ">\n      <failure message=\"{}\">sent: {}\nreceived: {}</failure>\n    </testcase>",
+                        ">\n      <failure message=\"{}\">{}sent: {}\nreceived: {}\nexpected: {}</failure>\n    </testcase>",
                         escape(check.description),
+                        escape(&follows),
                         escape(&witness.sent),
-                        escape(&witness.received)
+                        escape(&witness.received),
+                        escape(&witness.expected)
                     );
                 }
                 CheckStatus::NotApplicable { reason } => {
@@ -369,10 +501,14 @@ impl Report {
                     );
                 }
                 CheckStatus::Error { reason } => {
+                    let follows = check
+                        .follows_from
+                        .map_or_else(String::new, |earlier| format!(" (follows from {earlier})"));
                     let _ = writeln!(
                         xml,
-                        ">\n      <error message=\"{}\"/>\n    </testcase>",
-                        escape(reason)
+                        ">\n      <error message=\"{}{}\"/>\n    </testcase>",
+                        escape(reason),
+                        escape(&follows)
                     );
                 }
             }
@@ -384,14 +520,16 @@ impl Report {
     /// The closing summary printed after the per-check lines.
     pub fn summary_line(&self) -> String {
         let mut line = format!(
-            "{}: {} — {} passed, {} failed, {} not applicable, {} could not run ({} ms)",
+            "{}: {} — {} passed, {} failed, {} not applicable, {} could not run ({} ms, seed {}, depth {})",
             self.profile,
             self.verdict.as_str(),
             self.summary.passed,
             self.summary.failed,
             self.summary.not_applicable,
             self.summary.errors,
-            self.duration_ms
+            self.duration_ms,
+            self.seed,
+            self.depth.as_str()
         );
         if !self.failed_checks.is_empty() {
             let _ = write!(line, "; failed: {}", self.failed_checks.join(", "));

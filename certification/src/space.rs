@@ -1,54 +1,188 @@
-//! The private space a certification runs in, and the data it seeds there.
+//! The private space a certification runs in: its scopes, their names, and the fixed data the
+//! hand-written checks use (the generated data is `conformance`'s).
 //!
-//! Tenants are `kyro-cert-<run id>-a` and `-b` (the SDK only lets certification write to tenants
-//! with that prefix); namespaces are `ns-1` and `ns-2`. The home scope is `a/ns-1`; the other two
-//! scopes hold poisoned neighbours: documents placed exactly on the probe vector, which must
-//! never come back from the home scope.
+//! Names are random for every run and carry no fixed prefix, so a connector cannot tell the
+//! certification's requests from a tenant's: they hold quotes, SQL wildcards, non-ASCII text and
+//! spaces, come in pairs that differ only in letter case, and include names exactly at the
+//! contract's 256-byte limit. The SDK still lets `certification_seed` and `certification_purge`
+//! touch only tenants starting with `CERTIFICATION_TENANT_PREFIX`; a connector that can write
+//! and delete through its declared operations is certified entirely in unprefixed scopes (the
+//! harness writes through upsert and cleans up through delete), any other in prefixed ones, and
+//! the report says which and why.
+//!
+//! Scopes: `G0`..`G3` hold the generated data (`G0` the primary scope, `G1` a case-only variant
+//! of its namespace, `G2` of its tenant, `G3` names at the length limit); `F0` is the fixed
+//! checks' home, `F1` another tenant (a case-only variant of `F0`'s) and `F2` another namespace,
+//! both holding poisoned neighbours: documents placed exactly on the probe vector. `P0` is a
+//! prefixed scope for the store's own writer when the rest is unprefixed.
 
 use std::collections::BTreeMap;
-use std::hash::{BuildHasher, Hasher};
 
 use kyro_connector_sdk::{
     CERTIFICATION_TENANT_PREFIX, Document, DocumentId, Embedding, Metadata, Scope,
 };
+use serde::Serialize;
 
-/// A random run id: 12 hex characters from the process's hasher seed, the time and the pid.
-pub(crate) fn random_run_id() -> String {
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |elapsed| elapsed.as_nanos()),
-    );
-    hasher.write_u32(std::process::id());
-    format!("{:012x}", hasher.finish() & 0xffff_ffff_ffff)
+use crate::rng::Rng;
+
+/// The contract's longest tenant or namespace, in bytes.
+const MAX_NAME_BYTES: usize = 256;
+
+/// How the space's tenants are named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Naming {
+    /// Random names with no fixed prefix.
+    Unprefixed,
+    /// Random names after the SDK's certification prefix.
+    Prefixed,
 }
 
-/// The three scopes of a run.
+/// One scope of the space, for the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScopeName {
+    /// The short name witnesses use, such as `G0`.
+    pub alias: String,
+    /// The tenant.
+    pub tenant_id: String,
+    /// The namespace.
+    pub namespace: String,
+}
+
+/// The scopes of a run.
 pub(crate) struct Space {
+    pub(crate) naming: Naming,
+    pub(crate) naming_reason: &'static str,
     pub(crate) home: Scope,
     pub(crate) other_tenant: Scope,
     pub(crate) other_namespace: Scope,
+    /// The generated data's scopes, primary first.
+    pub(crate) generated: Vec<Scope>,
+    /// A scope the store's own writer (`certification_seed`) may write to.
+    pub(crate) seedable: Scope,
 }
 
 impl Space {
-    pub(crate) fn new(run_id: &str) -> Self {
-        let tenant_a = format!("{CERTIFICATION_TENANT_PREFIX}{run_id}-a");
-        let tenant_b = format!("{CERTIFICATION_TENANT_PREFIX}{run_id}-b");
+    /// A space named from `rng` (the shapes of the names) and `nonce` (per run, so no two runs
+    /// share a scope).
+    pub(crate) fn new(
+        rng: &mut Rng,
+        nonce: &str,
+        naming: Naming,
+        naming_reason: &'static str,
+    ) -> Self {
+        let prefix = match naming {
+            Naming::Unprefixed => "",
+            Naming::Prefixed => CERTIFICATION_TENANT_PREFIX,
+        };
+        let t1 = format!("{prefix}{}", name_body(rng, nonce, 'a'));
+        let t2 = format!("{prefix}{}", flip_case(&t1[prefix.len()..]));
+        let t3 = at_length_limit(&format!("{prefix}{}", name_body(rng, nonce, 'b')));
+        let n1 = name_body(rng, nonce, 'c');
+        let n2 = flip_case(&n1);
+        let n3 = at_length_limit(&name_body(rng, nonce, 'd'));
+        let n4 = name_body(rng, nonce, 'e');
+        let n5 = flip_case(&n4);
         let scope = |tenant: &str, namespace: &str| {
-            Scope::new(tenant, namespace)
-                .expect("certification tenants and namespaces are valid identifiers")
+            Scope::new(tenant, namespace).expect("generated names are valid scope fields")
+        };
+        let seedable = match naming {
+            Naming::Prefixed => scope(&t1, &n4),
+            Naming::Unprefixed => {
+                scope(&format!("{CERTIFICATION_TENANT_PREFIX}{}", name_body(rng, nonce, 'f')), &n4)
+            }
         };
         Self {
-            home: scope(&tenant_a, "ns-1"),
-            other_tenant: scope(&tenant_b, "ns-1"),
-            other_namespace: scope(&tenant_a, "ns-2"),
+            naming,
+            naming_reason,
+            home: scope(&t1, &n4),
+            other_tenant: scope(&t2, &n4),
+            other_namespace: scope(&t1, &n5),
+            generated: vec![scope(&t1, &n1), scope(&t1, &n2), scope(&t2, &n1), scope(&t3, &n3)],
+            seedable,
         }
     }
 
-    pub(crate) fn scopes(&self) -> [&Scope; 3] {
-        [&self.home, &self.other_tenant, &self.other_namespace]
+    /// Every scope with its alias.
+    pub(crate) fn named(&self) -> Vec<(String, &Scope)> {
+        let mut named: Vec<(String, &Scope)> = self
+            .generated
+            .iter()
+            .enumerate()
+            .map(|(idx, scope)| (format!("G{idx}"), scope))
+            .collect();
+        named.push(("F0".to_owned(), &self.home));
+        named.push(("F1".to_owned(), &self.other_tenant));
+        named.push(("F2".to_owned(), &self.other_namespace));
+        if self.seedable != self.home {
+            named.push(("P0".to_owned(), &self.seedable));
+        }
+        named
     }
+
+    /// The generated scopes' aliases.
+    pub(crate) fn generated_aliases(&self) -> Vec<String> {
+        (0..self.generated.len()).map(|idx| format!("G{idx}")).collect()
+    }
+
+    /// The short name of a scope of the space, or its full name.
+    pub(crate) fn alias(&self, scope: &Scope) -> String {
+        self.named()
+            .into_iter()
+            .find(|(_, candidate)| *candidate == scope)
+            .map_or_else(|| scope.to_string(), |(alias, _)| alias)
+    }
+
+    /// Every scope, for the report.
+    pub(crate) fn describe(&self) -> Vec<ScopeName> {
+        self.named()
+            .into_iter()
+            .map(|(alias, scope)| ScopeName {
+                alias,
+                tenant_id: scope.tenant_id().to_owned(),
+                namespace: scope.namespace().to_owned(),
+            })
+            .collect()
+    }
+}
+
+/// Whether `certification_seed` and `certification_purge` may be asked to touch `scope`.
+pub(crate) fn seedable(scope: &Scope) -> bool {
+    scope.tenant_id().starts_with(CERTIFICATION_TENANT_PREFIX)
+}
+
+/// A random name: a word, a quote or wildcard, non-ASCII text, a space and the run's nonce.
+fn name_body(rng: &mut Rng, nonce: &str, tag: char) -> String {
+    const WORDS: [&str; 6] = ["Acme", "Nord", "Zeta", "Orbit", "Kilo", "Vega"];
+    const MARKS: [&str; 7] = ["'", "\"", "''", "\\", "%", "_", "' OR '1'='1"];
+    const UNICODE: [&str; 6] = ["é", "ß", "日本", "🚀", "Ωmega", "İ"];
+    format!("{}{}{} {nonce}{tag}", rng.pick(&WORDS), rng.pick(&MARKS), rng.pick(&UNICODE))
+}
+
+/// `name` with every ASCII letter's case flipped: equal to it under a case-insensitive
+/// comparison, different under an exact one.
+fn flip_case(name: &str) -> String {
+    name.chars()
+        .map(|character| {
+            if character.is_ascii_lowercase() {
+                character.to_ascii_uppercase()
+            } else {
+                character.to_ascii_lowercase()
+            }
+        })
+        .collect()
+}
+
+/// `name` padded with multi-byte characters to exactly the contract's 256 bytes.
+fn at_length_limit(name: &str) -> String {
+    let mut padded = name.to_owned();
+    while padded.len() + "ü-".len() <= MAX_NAME_BYTES {
+        padded.push_str("ü-");
+    }
+    while padded.len() < MAX_NAME_BYTES {
+        padded.push('x');
+    }
+    padded
 }
 
 /// A deterministic unit vector for `seed`.

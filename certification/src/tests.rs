@@ -1,8 +1,10 @@
-//! Unit tests of the harness's pure parts: report rendering and dates.
+//! Unit tests of the harness's pure parts: report rendering, dates, secrets and their parts,
+//! the oracle's filter semantics, the generator's determinism, scope names.
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use crate::report::{redact, rfc3339};
+use crate::report::rfc3339;
+use crate::secrets::SecretSet;
 
 #[test]
 fn rfc3339_formats_utc_dates() {
@@ -12,7 +14,29 @@ fn rfc3339_formats_utc_dates() {
 }
 
 #[test]
-fn redaction_replaces_every_secret() {
-    let secrets = vec!["hunter2".to_owned(), String::new()];
-    assert_eq!(redact("pw hunter2 and hunter2", &secrets), "pw *** and ***");
+fn every_part_of_a_url_secret_is_scrubbed() {
+    let config = serde_json::json!({
+        "dsn": { "value": "postgres://kyro:p%40ss%2Fw0rd@db.internal:5432/kyro" },
+        "nested": [{ "token": { "value": "tok-123456" } }],
+        "not_a_secret": { "value": 5 },
+    });
+    let secrets = SecretSet::from_config(&config);
+    let text = "dsn postgres://kyro:p%40ss%2Fw0rd@db.internal:5432/kyro, password p%40ss%2Fw0rd, \
+                decoded p@ss/w0rd, token tok-123456, user kyro, host db.internal";
+    assert_eq!(
+        secrets.scrub(text),
+        "dsn ***, password ***, decoded ***, token ***, user kyro, host db.internal"
+    );
+    assert!(secrets.found_in("it said p@ss/w0rd"));
+    assert!(!secrets.found_in("nothing here"));
+}
+
+#[test]
+fn a_short_password_is_searched_for_only_within_the_whole_value() {
+    let mut secrets = SecretSet::default();
+    secrets.add_secret("postgres://kyro:kyro@h/db");
+    assert_eq!(
+        secrets.scrub("table kyro_it, dsn postgres://kyro:kyro@h/db"),
+        "table kyro_it, dsn ***"
+    );
 }

@@ -2,52 +2,25 @@
 //! which the crate docs show) certifies through the certification library, in-process, exactly
 //! as its docs claim.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kyro_certification::{CheckStatus, PluginIdentity, Profile, Report, Subject, Verdict};
-use kyro_connector_sdk::guard::{GuardConfig, GuardedConnector};
+use kyro_certification::{CheckStatus, Depth, Options, Report, Verdict};
 use kyro_connector_sdk::{Connector, ConnectorConfig, ConnectorPlugin, ErrorKind};
-use kyro_host::stores::certify::capturing_host;
 
 #[expect(dead_code, reason = "the example's `main` exists only to build the file as an example")]
 #[path = "../../connector-sdk/examples/minimal.rs"]
 mod minimal;
 
-/// Certifies connector type `C`, opened with `config`, the way `kyro certify` does but linked
-/// in-process: behind a guard, with its log lines captured and raw payloads sent through the
-/// plugin side's own decoder.
+/// Certifies connector type `C`, opened with `config`, through the certification library's own
+/// entry point: the same checks as `kyro certify`, linked in-process.
 fn certify_in_process<C: ConnectorPlugin>(config: &serde_json::Value) -> Report {
-    let log_lines = Arc::new(Mutex::new(Vec::new()));
-    let opened =
-        C::open(&ConnectorConfig::from_json(config.to_string()), capturing_host(&log_lines))
-            .unwrap();
-    let inner: Arc<dyn Connector> = Arc::new(opened);
-    let guarded = GuardedConnector::new(
-        "in-process",
-        Arc::clone(&inner),
-        GuardConfig { call_timeout: Duration::from_secs(10), workers: 2 },
-    )
-    .unwrap();
-    let raw_call =
-        move |payload: &[u8]| kyro_connector_sdk::abi::dispatch_raw(inner.as_ref(), payload);
-    let info = C::plugin_info();
-    let subject = Subject {
-        connector: &guarded,
-        raw_call: &raw_call,
-        plugin: PluginIdentity {
-            name: info.name,
-            version: info.version,
-            sdk_version: info.sdk_version,
-            abi_version: "in-process".to_owned(),
-            sha256: None,
-            path: None,
-        },
-        secrets: Vec::new(),
-        canary: None,
-        log_lines: &log_lines,
+    let options = Options {
+        depth: Depth::Standard,
+        seed: None,
+        call_timeout: Duration::from_secs(10),
+        budget: None,
     };
-    kyro_certification::certify(&subject, Profile::Full, &mut |_| {})
+    kyro_certification::certify_connector::<C>(config, options).unwrap()
 }
 
 fn outcome<'r>(report: &'r Report, id: &str) -> &'r CheckStatus {

@@ -3,7 +3,8 @@
 //! key is refused.
 
 use super::{AttestError, Envelope, PublicKey, SigningKey, Statement, sign};
-use crate::report::{CleanupRecord, PluginIdentity, Report, Summary, Verdict};
+use crate::report::{CleanupRecord, PluginIdentity, Report, Space, Summary, Verdict};
+use crate::space::Naming;
 
 const PLUGIN: &[u8] = b"\x7fELF pretend plugin bytes";
 const REPORT: &[u8] = b"{\"verdict\": \"certified\"}\n";
@@ -23,14 +24,25 @@ fn report(sha256: Option<String>) -> Report {
             path: Some("/plugins/libacme.so".to_owned()),
         },
         store_version: Some("acme 9".to_owned()),
-        space: String::new(),
+        seed: 7,
+        depth: crate::Depth::Standard,
+        call_timeout_ms: 5000,
+        space: Space {
+            naming: Naming::Unprefixed,
+            naming_reason: "",
+            scopes: Vec::new(),
+            documents_seeded: 0,
+            primary_scope_documents: 0,
+            volume_rule: String::new(),
+        },
         started_at: String::new(),
         duration_ms: 1,
         summary: Summary { passed: 1, failed: 0, not_applicable: 0, errors: 0 },
         failed_checks: Vec::new(),
         error_checks: Vec::new(),
         checks: Vec::new(),
-        cleanup: CleanupRecord { complete: true, detail: String::new() },
+        latency: Vec::new(),
+        cleanup: CleanupRecord::new(Vec::new(), Vec::new()),
     }
 }
 

@@ -26,7 +26,8 @@ pub(crate) enum WatermarkType {
 pub(crate) struct Statements {
     /// `BEGIN ...; SET LOCAL ...` for a search transaction, sent as one simple query.
     pub(crate) begin_search: String,
-    /// `SELECT <id, metadata, content, watermark>`, without content.
+    /// `SELECT <id, metadata, content, watermark, tenant, namespace>`, without content. The
+    /// tenant and namespace come back so each document is labelled from its own row.
     select_without_content: String,
     /// The same, with content.
     select_with_content: String,
@@ -110,15 +111,15 @@ impl Statements {
         Self {
             begin_search,
             select_without_content: format!(
-                "SELECT {id}, {metadata}::text, NULL::text, {watermark_value}"
+                "SELECT {id}, {metadata}::text, NULL::text, {watermark_value}, {tenant}::text, {namespace}::text"
             ),
             select_with_content: format!(
-                "SELECT {id}, {metadata}::text, {content}::text, {watermark_value}"
+                "SELECT {id}, {metadata}::text, {content}::text, {watermark_value}, {tenant}::text, {namespace}::text"
             ),
             from_scope: format!("FROM {table} WHERE {tenant} = $1 AND {namespace} = $2"),
             distance_prefix: format!("{embedding} {}", operator(parts.distance)),
             fetch: format!(
-                "SELECT {id}, {metadata}::text, {content}::text, {watermark_value} \
+                "SELECT {id}, {metadata}::text, {content}::text, {watermark_value}, {tenant}::text, {namespace}::text \
                  FROM {table} WHERE {tenant} = $1 AND {namespace} = $2 AND {id} = ANY($3)"
             ),
             // One writer at a time per scope, so the scope's watermark is taken and committed in

@@ -18,6 +18,9 @@ use sqlx::{AssertSqlSafe, Postgres, Row};
 use crate::PgvectorConnector;
 use crate::filter::{self, FilterBind};
 
+#[cfg(test)]
+mod tests;
+
 /// The contract's most metadata entries on one document (`kyro_core::limits`, which the SDK does
 /// not re-export).
 const MAX_METADATA_ENTRIES: usize = 256;
@@ -27,12 +30,18 @@ const FIRST_FILTER_PARAM: usize = 4;
 
 type Query<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
 
-/// A row of the `select`, `fetch` and `search` statements: id, metadata, content, watermark.
-struct DocumentRow {
-    id: String,
-    metadata: Option<String>,
-    content: Option<String>,
-    watermark: Option<i64>,
+/// Column of a search's distance, after the document columns.
+const DISTANCE_COLUMN: usize = 6;
+
+/// A row of the `fetch` and `search` statements: id, metadata, content, watermark, and the
+/// tenant and namespace the row itself holds.
+pub(crate) struct DocumentRow {
+    pub(crate) id: String,
+    pub(crate) metadata: Option<String>,
+    pub(crate) content: Option<String>,
+    pub(crate) watermark: Option<i64>,
+    pub(crate) tenant: String,
+    pub(crate) namespace: String,
 }
 
 impl DocumentRow {
@@ -42,7 +51,21 @@ impl DocumentRow {
             metadata: row.try_get(1)?,
             content: row.try_get(2)?,
             watermark: row.try_get(3)?,
+            tenant: row.try_get(4)?,
+            namespace: row.try_get(5)?,
         })
+    }
+}
+
+/// The scope a row belongs to, from its own tenant and namespace columns: the request's scope
+/// when the row holds exactly it (one more reference to the same value), otherwise the row's
+/// own, so a row the query should never have matched reaches the host with its true label and
+/// is refused there. `None` when the row's values are no valid scope.
+pub(crate) fn row_scope(request: &Scope, tenant: String, namespace: String) -> Option<Scope> {
+    if tenant == request.tenant_id() && namespace == request.namespace() {
+        Some(request.clone())
+    } else {
+        Scope::new(tenant, namespace).ok()
     }
 }
 
@@ -126,7 +149,7 @@ impl PgvectorConnector {
         let mut response_bytes = 0_usize;
         for row in &rows {
             let document = DocumentRow::decode(row).map_err(fail)?;
-            let distance: Option<f64> = row.try_get(4).map_err(fail)?;
+            let distance: Option<f64> = row.try_get(DISTANCE_COLUMN).map_err(fail)?;
             // A row without an embedding has no distance and is no neighbour.
             let Some(distance) = distance else { continue };
             let Some(stored) = self.stored_document(scope, document)? else { continue };
@@ -332,9 +355,19 @@ impl PgvectorConnector {
             .map(|_| ())
     }
 
-    /// A row as a stored document of `scope` (which the query enforced), or `None` when its id
-    /// does not satisfy the contract (written by another writer); that is logged, not fatal.
+    /// A row as a stored document labelled with the row's own scope, or `None` when its id or
+    /// scope does not satisfy the contract (written by another writer); that is logged, not
+    /// fatal. `scope` is the request's, used for the log line and to share its value.
     fn stored_document(&self, scope: &Scope, row: DocumentRow) -> Result<Option<StoredDocument>> {
+        let Some(label) = row_scope(scope, row.tenant, row.namespace) else {
+            self.host.log(
+                LogLevel::Warn,
+                &format!(
+                    "skipped a row read for {scope} whose tenant or namespace is not a valid scope"
+                ),
+            );
+            return Ok(None);
+        };
         let Ok(id) = DocumentId::new(row.id) else {
             self.host.log(
                 LogLevel::Warn,
@@ -358,7 +391,7 @@ impl PgvectorConnector {
             None => Metadata::default(),
         };
         Ok(Some(StoredDocument {
-            scope: scope.clone(),
+            scope: label,
             id,
             content: row.content,
             metadata,

@@ -189,6 +189,7 @@ fn statements_bind_the_scope_and_write_only_identifiers_and_validated_numbers() 
     assert_eq!(
         statements.search(Some("<filter>"), 6, false),
         "SELECT \"id\", \"metadata\"::text, NULL::text, (extract(epoch FROM \"updated_at\") * 1000000)::bigint, \
+         \"tenant_id\"::text, \"namespace\"::text, \
          \"embedding\" <=> $6 AS distance FROM \"public\".\"kyro_documents\" \
          WHERE \"tenant_id\" = $1 AND \"namespace\" = $2 AND <filter> \
          ORDER BY \"embedding\" <=> $6 LIMIT $3"

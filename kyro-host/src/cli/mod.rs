@@ -92,6 +92,16 @@ enum Command {
         /// `.attestation.json`, where the host looks for it).
         #[arg(long, requires = "attest")]
         attestation: Option<PathBuf>,
+        /// How thoroughly: `standard` (seconds) or `deep` (for a release's CI).
+        #[arg(long, default_value = "standard", value_parser = ["standard", "deep"])]
+        depth: String,
+        /// Reproduce a run: the seed its report names.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// The call timeout the store will be served with (kyro.toml's `call_timeout_ms`);
+        /// latency budgets derive from it.
+        #[arg(long, default_value_t = 5000)]
+        call_timeout_ms: u64,
     },
     /// Re-run an exported replay capture against a configuration and print the diff (a cutover
     /// gate): exits 0 when the candidate answered every step alike, 1 when it did not, 2 on error.
@@ -161,14 +171,35 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
             attest,
             attestation,
+            depth,
+            seed,
+            call_timeout_ms,
         } => {
             let attest = attest.map(|key| {
                 let out = attestation
                     .unwrap_or_else(|| crate::config::attestation::default_statement_path(&plugin));
                 (key, out)
             });
-            let (report_json, junit) = (report_json.as_deref(), junit.as_deref());
-            certify::certify(&plugin, &store_config, report_json, junit, json, attest)
+            let depth = if depth == "deep" {
+                kyro_certification::Depth::Deep
+            } else {
+                kyro_certification::Depth::Standard
+            };
+            let options = kyro_certification::Options {
+                depth,
+                seed,
+                call_timeout: std::time::Duration::from_millis(call_timeout_ms.max(1)),
+                budget: None,
+            };
+            certify::certify(certify::CertifyCommand {
+                plugin: &plugin,
+                store_config: &store_config,
+                report_json: report_json.as_deref(),
+                junit: junit.as_deref(),
+                json,
+                attest,
+                options,
+            })
         }
         Command::Replay { config, capture, output, allow_mutations } => {
             match replay::replay(&config, &capture, output.as_deref(), allow_mutations) {

@@ -10,15 +10,15 @@ pub mod certify;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use kyro_certification::{CanaryProbe, CheckStatus, Profile, Report, Subject, Verdict};
+use kyro_certification::{CheckStatus, Depth, Options, Report, Subject, Verdict};
 use kyro_connector_sdk::guard::{GuardConfig, GuardedConnector};
 use kyro_connector_sdk::loader::{self, Plugin};
 use kyro_connector_sdk::{CapabilityManifest, Connector, ConnectorConfig, HostContext, LogLevel};
 use kyro_core::OwnershipMode;
 
-use self::certify::{canary_config, plugin_identity, resolve_secrets};
+use self::certify::plugin_identity;
 use crate::config::ValidatedStore;
 
 /// A store that passed certification and serves.
@@ -181,40 +181,36 @@ fn certify(
     foreign: &Arc<loader::ForeignConnector>,
     log_lines: &Arc<Mutex<Vec<String>>>,
 ) -> Report {
-    let canary = format!("kyro-canary-{}", uuid::Uuid::new_v4().simple());
-    let canary_config = canary_config(&store.connector_config, &canary);
     let open_canary =
         |config: &serde_json::Value| -> kyro_connector_sdk::Result<Box<dyn Connector>> {
             let opened = plugin.open(
                 &ConnectorConfig::from_json(config.to_string()),
-                certify::capturing_host(log_lines),
+                kyro_certification::capturing_host(log_lines),
             )?;
             let guarded = GuardedConnector::new(
                 "canary",
                 Arc::new(opened),
-                GuardConfig { call_timeout: Duration::from_secs(5), workers: 1 },
+                GuardConfig { call_timeout: store.call_timeout, workers: 1 },
             )?;
             Ok(Box::new(guarded))
         };
-    let canary_open = canary_config.as_ref().map(|config| move || open_canary(config));
     let raw_foreign = Arc::clone(foreign);
     let raw_call = move |payload: &[u8]| raw_foreign.call_raw(payload);
     let subject = Subject {
         connector: connector.as_ref(),
         raw_call: &raw_call,
         plugin: plugin_identity(plugin),
-        secrets: resolve_secrets(&store.connector_config),
-        canary: canary_open.as_ref().map(|open| CanaryProbe {
-            canaries: vec![canary.clone()],
-            open: open as &dyn Fn() -> _,
-        }),
+        config: &store.connector_config,
+        open_canary: &open_canary,
         log_lines,
     };
-    kyro_certification::certify(
-        &subject,
-        Profile::Fast { budget: store.certification_budget },
-        &mut |record| {
-            tracing::debug!(store = %store.id, check = record.id, outcome = record.status.as_str(), "certification check");
-        },
-    )
+    let options = Options {
+        depth: Depth::Standard,
+        seed: None,
+        call_timeout: store.call_timeout,
+        budget: Some(store.certification_budget),
+    };
+    kyro_certification::certify(&subject, options, &mut |record| {
+        tracing::debug!(store = %store.id, check = record.id, outcome = record.status.as_str(), "certification check");
+    })
 }

@@ -13,6 +13,7 @@
 
 mod catalog;
 mod filters;
+mod labels;
 mod limits;
 mod plugin;
 mod scope;

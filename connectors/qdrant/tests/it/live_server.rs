@@ -159,10 +159,7 @@ fn the_server_backend_is_scoped_and_declares_only_what_it_backs() {
 /// certified for exactly what it declares (event_feed; search, fetch, delete).
 #[test]
 fn the_server_backend_is_certified_against_a_live_server() {
-    use std::sync::{Arc, Mutex};
-
-    use kyro_certification::{PluginIdentity, Profile, Verdict};
-    use kyro_connector_sdk::guard::{GuardConfig, GuardedConnector};
+    use kyro_certification::Verdict;
 
     let Some(url) = server_url() else { return };
     let nanos =
@@ -178,33 +175,16 @@ fn the_server_backend_is_certified_against_a_live_server() {
     if let Ok(key) = std::env::var("KYRO_QDRANT_API_KEY") {
         config["api_key"] = serde_json::json!({ "value": key });
     }
-    let connector: Arc<dyn Connector> = Arc::new(open_json(&config).unwrap());
-    let guarded = GuardedConnector::new(
-        "qdrant-live",
-        Arc::clone(&connector),
-        GuardConfig { call_timeout: std::time::Duration::from_secs(30), workers: 2 },
+    let options = kyro_certification::Options {
+        depth: kyro_certification::Depth::Standard,
+        seed: None,
+        call_timeout: std::time::Duration::from_secs(30),
+        budget: None,
+    };
+    let report = kyro_certification::certify_connector::<kyro_connector_qdrant::QdrantConnector>(
+        &config, options,
     )
     .unwrap();
-    let raw = Arc::clone(&connector);
-    let raw_call =
-        move |payload: &[u8]| kyro_connector_sdk::abi::dispatch_raw(raw.as_ref(), payload);
-    let log_lines = Mutex::new(Vec::new());
-    let subject = kyro_certification::Subject {
-        connector: &guarded,
-        raw_call: &raw_call,
-        plugin: PluginIdentity {
-            name: "qdrant".to_owned(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            sdk_version: kyro_connector_sdk::SDK_VERSION.to_owned(),
-            abi_version: "in-process".to_owned(),
-            sha256: None,
-            path: None,
-        },
-        secrets: std::env::var("KYRO_QDRANT_API_KEY").into_iter().collect(),
-        canary: None,
-        log_lines: &log_lines,
-    };
-    let report = kyro_certification::certify(&subject, Profile::Full, &mut |_| {});
     assert_eq!(report.verdict, Verdict::Certified, "{}", report.summary_line());
     assert_eq!(report.profile, "qdrant/event_feed");
 }

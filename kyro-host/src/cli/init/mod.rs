@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
-use kyro_certification::{Profile, Verdict};
+use kyro_certification::Verdict;
 use kyro_connector_sdk::loader::{self, Plugin};
 use kyro_connector_sdk::{Connector, ConnectorConfig, SetupFinding, SetupFindingsExt};
 use serde_json::{Value, json};
@@ -227,7 +227,7 @@ fn check_table(
     let log_lines = Arc::new(Mutex::new(Vec::new()));
     let opened = plugin.open(
         &ConnectorConfig::from_json(open_config.to_string()),
-        crate::stores::certify::capturing_host(&log_lines),
+        kyro_certification::capturing_host(&log_lines),
     );
     let connector = match opened {
         Ok(connector) => connector,
@@ -276,11 +276,15 @@ fn certify(
 ) -> Result<(kyro_certification::Report, InitOutcome), Box<InitOutcome>> {
     let progress = Progress::start("certifying the store (kyro certify's full profile)");
     let mut n_checks = 0_usize;
-    let report =
-        crate::stores::certify::certify_loaded(plugin, open_config, Profile::Full, &mut |record| {
+    let report = crate::stores::certify::certify_loaded(
+        plugin,
+        open_config,
+        full_profile(),
+        &mut |record| {
             n_checks += 1;
             progress.update(&format!("{n_checks} checks, last {}", record.id));
-        });
+        },
+    );
     let report = match report {
         Ok(report) => report,
         Err(err) => {
@@ -368,4 +372,14 @@ fn load_plugin(path: Option<&Path>) -> anyhow::Result<Plugin> {
         plugin.info().name
     );
     Ok(plugin)
+}
+
+/// `kyro certify`'s own options: the standard depth, a new seed, the default call timeout.
+fn full_profile() -> kyro_certification::Options {
+    kyro_certification::Options {
+        depth: kyro_certification::Depth::Standard,
+        seed: None,
+        call_timeout: std::time::Duration::from_millis(5000),
+        budget: None,
+    }
 }
