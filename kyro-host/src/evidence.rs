@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use crate::api::{ApiError, parse_body, parse_rfc3339_ms, rfc3339_ms};
 use crate::runtime::{CaptureBody, Evidence, Runtime, Session, now_ms};
 use crate::server::{Caller, Plane, authenticate, session_of};
-use crate::state::{CapturedStep, FeedbackRow, Primer, ProcessedEvent, ScopeGeneration, TraceRow};
+use kyro_state::{CapturedStep, FeedbackRow, Primer, ProcessedEvent, ScopeGeneration, TraceRow};
 
 /// The most steps, primer entries, interventions or incidents one request may carry.
 const MAX_ENTRIES: usize = 2000;
@@ -447,7 +447,7 @@ fn step_summary(step: &CapturedStep, visible: bool) -> Value {
     json!({
         "sequence": step.sequence,
         "step_type": step.row.step_type,
-        "status": step.row.status,
+        "status": step.row.status.as_str(),
         "generation": step.row.generation,
         "captured_at": rfc3339_ms(step.row.captured_at_ms),
         "label": if visible { label } else { "redacted".to_owned() },
@@ -833,7 +833,7 @@ pub async fn export_capture(session: &Session, recent: usize) -> Result<CaptureE
                 step_index: index as u64,
                 label: body.label.clone(),
                 step_type: step.row.step_type.clone(),
-                status: step.row.status.clone(),
+                status: step.row.status.as_str().to_owned(),
                 generation: step.row.generation,
                 observed,
             }),

@@ -10,5 +10,4 @@ pub mod quickstart;
 pub mod runtime;
 pub mod serve;
 pub mod server;
-pub mod state;
 pub mod stores;

@@ -35,11 +35,11 @@ use crate::api::{
     ValidChange, ValidRetrieve, WatermarkDto, rfc3339_ms,
 };
 use crate::config::ValidatedConfig;
-use crate::state::{
-    ApplyOutcome, CaptureRow, ChangeInput, DocumentChange, DocumentKey, ScopeChange, StateStore,
-    TraceRow,
-};
 use crate::stores::{RefusedStore, RegisteredStore};
+use kyro_state::{
+    ApplyOutcome, CaptureRow, CaptureStatus, ChangeInput, DocumentChange, DocumentKey, ScopeChange,
+    StateStore, TraceRow,
+};
 
 /// Milliseconds since the epoch, from the system clock.
 pub fn now_ms() -> i64 {
@@ -668,7 +668,7 @@ impl Runtime {
     /// `PLANNER_STATE_PERSISTENCE_FAILED` when its state could not be created.
     pub async fn create_shadow_session(
         &self,
-        primer: &crate::state::Primer,
+        primer: &kyro_state::Primer,
         allow_mutations: bool,
     ) -> Result<(String, i64), ApiError> {
         self.expire_shadow_sessions();
@@ -706,7 +706,7 @@ impl Runtime {
             handle.block_on(async move {
                 let state = StateStore::open(&url).await?;
                 state.seed(&primer).await?;
-                Ok::<_, crate::state::StateError>(state)
+                Ok::<_, kyro_state::StateError>(state)
             })
         })
         .await
@@ -1485,7 +1485,7 @@ impl Runtime {
                 Some(record),
                 &pre_step.seen,
                 assembled.generation,
-                (assembled.generation, assembled.status.as_str()),
+                (assembled.generation, assembled.status.into()),
                 now,
             )
         });
@@ -1963,7 +1963,7 @@ fn capture_row(
     observed: Option<Observed>,
     seen: &[ScopeSeen],
     pre_generation: u64,
-    (generation, status): (u64, &str),
+    (generation, status): (u64, CaptureStatus),
     now: i64,
 ) -> CaptureRow {
     let body = CaptureBody {
@@ -1983,7 +1983,7 @@ fn capture_row(
         captured_at_ms: now,
         pre_generation,
         generation,
-        status: status.to_owned(),
+        status,
         request: step.body,
         body: serde_json::to_string(&body).unwrap_or_default(),
     }
@@ -2013,5 +2013,6 @@ fn change_capture(
             .collect(),
         invalidation,
     };
-    capture_row(step, plan, None, &[], 0, (0, ""), input.now_ms)
+    // The ledger decides a change's generations and status from its outcome.
+    capture_row(step, plan, None, &[], 0, (0, CaptureStatus::Accepted), input.now_ms)
 }

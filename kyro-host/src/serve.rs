@@ -10,8 +10,8 @@ use anyhow::Context;
 
 use crate::config::ValidatedConfig;
 use crate::runtime::{Runtime, Session};
-use crate::state::StateStore;
 use crate::stores::register_all;
+use kyro_state::StateStore;
 
 /// Builds the runtime from a configuration file: validation first, then IO.
 ///

@@ -291,7 +291,7 @@ struct ContextFeedback {
     comment: Option<String>,
 }
 
-fn stored_feedback(row: &crate::state::FeedbackRow) -> Value {
+fn stored_feedback(row: &kyro_state::FeedbackRow) -> Value {
     let item_ids: Vec<String> = serde_json::from_str(&row.item_ids).unwrap_or_default();
     let mut body = json!({
         "trace_id": row.trace_id,
@@ -359,7 +359,7 @@ async fn post_feedback(
         }
         None => {}
     }
-    let row = crate::state::FeedbackRow {
+    let row = kyro_state::FeedbackRow {
         trace_id: feedback.trace_id,
         tenant_id: trace.as_ref().map(|trace| trace.tenant_id.clone()),
         signal: signal.as_str().to_owned(),
@@ -386,7 +386,7 @@ async fn trace_tenant_allowed(
     session: &Session,
     caller: &Caller,
     trace_id: &str,
-) -> Result<Option<crate::state::TraceRow>, ApiError> {
+) -> Result<Option<kyro_state::TraceRow>, ApiError> {
     kyro_core::validate_identifier("trace_id", trace_id, 1024)?;
     let row = session.state.get_trace(trace_id).await.map_err(|err| {
         tracing::error!(error = %err, "trace read failed");

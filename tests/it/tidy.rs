@@ -100,7 +100,8 @@ fn only_the_allowed_dependency_edges_exist() {
         ("kyro-core", &[][..]),
         ("kyro-connector-sdk", &["kyro-core"][..]),
         ("kyro-certification", &["kyro-connector-sdk", "kyro-core"][..]),
-        ("kyro-host", &["kyro-core", "kyro-connector-sdk", "kyro-certification"][..]),
+        ("kyro-state", &["kyro-core"][..]),
+        ("kyro-host", &["kyro-core", "kyro-connector-sdk", "kyro-certification", "kyro-state"][..]),
         ("kyro-connector-pgvector", &["kyro-connector-sdk"][..]),
         ("kyro-connector-qdrant", &["kyro-connector-sdk"][..]),
     ]);

@@ -1,21 +1,13 @@
-//! PostgreSQL tests of the state store: the semantic suite shared with the SQLite unit tests
-//! (`src/state/suite.rs`, included by path so it is written once) against a fresh database per
-//! test, plus what only a server has (authentication).
+//! The conformance suite against PostgreSQL, a fresh database per test, plus what only a
+//! server has (authentication).
 //!
 //! Each test creates `kyro_state_<random>` on the server named by `KYRO_TEST_DATABASE_URL` and
 //! drops it when done, even when the test fails.
 
 use kyro_core::ErrorKind;
-use kyro_host::state::{
-    ApplyOutcome, CaptureRow, ChangeInput, DocumentChange, DocumentKey, DocumentState, FeedbackRow,
-    PRUNE_CHUNK_ROWS, Primer, ProcessedEvent, ScopeChange, ScopeGeneration, StateBackend,
-    StateError, StateStore, TraceRow,
-};
+use kyro_state::{StateBackend, StateError, StateStore, suite};
 use sqlx::Any;
 use sqlx::migrate::MigrateDatabase;
-
-#[path = "../../src/state/suite.rs"]
-mod suite;
 
 const DATABASE_URL_VAR: &str = "KYRO_TEST_DATABASE_URL";
 
@@ -92,106 +84,183 @@ fn with_database(server_url: &str, name: &str) -> String {
 
 #[tokio::test]
 async fn fresh_store_is_empty() {
-    suite::fresh_store_is_empty(&TestDatabase::new().await.url).await;
+    suite::ledger::fresh_store_is_empty(&TestDatabase::new().await.url).await;
 }
 
 #[tokio::test]
 async fn applied_changes_advance_by_one() {
-    suite::applied_changes_advance_by_one(&TestDatabase::new().await.url).await;
+    suite::ledger::applied_changes_advance_by_one(&TestDatabase::new().await.url).await;
 }
 
 #[tokio::test]
 async fn generation_survives_reopen() {
-    suite::generation_survives_reopen(&TestDatabase::new().await.url).await;
+    suite::ledger::generation_survives_reopen(&TestDatabase::new().await.url).await;
 }
 
 #[tokio::test]
 async fn replay_with_same_fingerprint_changes_nothing() {
-    suite::replay_with_same_fingerprint_changes_nothing(&TestDatabase::new().await.url).await;
+    suite::ledger::replay_with_same_fingerprint_changes_nothing(&TestDatabase::new().await.url)
+        .await;
 }
 
 #[tokio::test]
 async fn replay_with_different_fingerprint_conflicts() {
-    suite::replay_with_different_fingerprint_conflicts(&TestDatabase::new().await.url).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_duplicates_apply_once() {
-    suite::concurrent_duplicates_apply_once(&TestDatabase::new().await.url).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_instances_never_duplicate_generations() {
-    suite::concurrent_instances_never_duplicate_generations(&TestDatabase::new().await.url).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_opens_migrate_once() {
-    suite::concurrent_opens_migrate_once(&TestDatabase::new().await.url).await;
-}
-
-#[tokio::test]
-async fn acknowledged_change_is_visible_to_another_instance() {
-    suite::acknowledged_change_is_visible_to_another_instance(&TestDatabase::new().await.url).await;
+    suite::ledger::replay_with_different_fingerprint_conflicts(&TestDatabase::new().await.url)
+        .await;
 }
 
 #[tokio::test]
 async fn scope_generations_track_latest_change() {
-    suite::scope_generations_track_latest_change(&TestDatabase::new().await.url).await;
+    suite::ledger::scope_generations_track_latest_change(&TestDatabase::new().await.url).await;
 }
 
 #[tokio::test]
 async fn document_state_tracks_latest_facts() {
-    suite::document_state_tracks_latest_facts(&TestDatabase::new().await.url).await;
+    suite::ledger::document_state_tracks_latest_facts(&TestDatabase::new().await.url).await;
 }
 
 #[tokio::test]
 async fn duplicates_within_one_change_are_recorded_once() {
-    suite::duplicates_within_one_change_are_recorded_once(&TestDatabase::new().await.url).await;
+    suite::ledger::duplicates_within_one_change_are_recorded_once(&TestDatabase::new().await.url)
+        .await;
 }
 
 #[tokio::test]
 async fn large_changes_are_batched() {
-    suite::large_changes_are_batched(&TestDatabase::new().await.url).await;
+    suite::ledger::large_changes_are_batched(&TestDatabase::new().await.url).await;
 }
 
 #[tokio::test]
 async fn out_of_range_watermark_is_rejected_before_writing() {
-    suite::out_of_range_watermark_is_rejected_before_writing(&TestDatabase::new().await.url).await;
+    suite::ledger::out_of_range_watermark_is_rejected_before_writing(
+        &TestDatabase::new().await.url,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn inputs_are_bound_not_spliced() {
-    suite::inputs_are_bound_not_spliced(&TestDatabase::new().await.url).await;
+    suite::batch::inputs_are_bound_not_spliced(&TestDatabase::new().await.url).await;
 }
 
 #[tokio::test]
 async fn primer_lists_recent_events_newest_first() {
-    suite::primer_lists_recent_events_newest_first(&TestDatabase::new().await.url).await;
+    suite::batch::primer_lists_recent_events_newest_first(&TestDatabase::new().await.url).await;
+}
+
+#[tokio::test]
+async fn batches_apply_in_order_and_recognize_replays_inside_the_batch() {
+    suite::batch::batches_apply_in_order_and_recognize_replays_inside_the_batch(
+        &TestDatabase::new().await.url,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn batches_recognize_earlier_events_and_capture_every_change() {
+    suite::batch::batches_recognize_earlier_events_and_capture_every_change(
+        &TestDatabase::new().await.url,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_fresh_store_is_seeded_from_a_primer_once() {
+    suite::batch::a_fresh_store_is_seeded_from_a_primer_once(&TestDatabase::new().await.url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_duplicates_apply_once() {
+    suite::concurrency::concurrent_duplicates_apply_once(&TestDatabase::new().await.url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_instances_never_duplicate_generations() {
+    suite::concurrency::concurrent_instances_never_duplicate_generations(
+        &TestDatabase::new().await.url,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_batches_apply_each_event_once() {
+    suite::concurrency::concurrent_batches_apply_each_event_once(&TestDatabase::new().await.url)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_opens_migrate_once() {
+    suite::concurrency::concurrent_opens_migrate_once(&TestDatabase::new().await.url).await;
+}
+
+#[tokio::test]
+async fn acknowledged_change_is_visible_to_another_instance() {
+    suite::concurrency::acknowledged_change_is_visible_to_another_instance(
+        &TestDatabase::new().await.url,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn traces_round_trip() {
-    suite::traces_round_trip(&TestDatabase::new().await.url).await;
+    suite::evidence::traces_round_trip(&TestDatabase::new().await.url).await;
+}
+
+#[tokio::test]
+async fn feedback_round_trips_in_arrival_order() {
+    suite::evidence::feedback_round_trips_in_arrival_order(&TestDatabase::new().await.url).await;
+}
+
+#[tokio::test]
+async fn traces_are_stored_in_batches() {
+    suite::evidence::traces_are_stored_in_batches(&TestDatabase::new().await.url).await;
+}
+
+#[tokio::test]
+async fn capture_steps_are_written_with_their_trace_or_change() {
+    suite::evidence::capture_steps_are_written_with_their_trace_or_change(
+        &TestDatabase::new().await.url,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn retention_prunes_old_evidence_and_caps_the_capture() {
+    suite::evidence::retention_prunes_old_evidence_and_caps_the_capture(
+        &TestDatabase::new().await.url,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn retention_deletes_across_chunks() {
+    suite::evidence::retention_deletes_across_chunks(&TestDatabase::new().await.url).await;
+}
+
+#[tokio::test]
+async fn a_bounded_capture_is_trimmed_as_it_is_written() {
+    suite::evidence::a_bounded_capture_is_trimmed_as_it_is_written(&TestDatabase::new().await.url)
+        .await;
 }
 
 #[tokio::test]
 async fn measure_apply_rate() {
-    let rate = suite::measure_apply_rate(&TestDatabase::new().await.url, "postgres").await;
+    let database = TestDatabase::new().await;
+    let rate = suite::concurrency::measure_apply_rate(&database.url, "postgres").await;
     println!("{rate}");
 }
 
 #[tokio::test]
 async fn acknowledged_changes_survive_kill() {
-    suite::acknowledged_changes_survive_kill(&TestDatabase::new().await.url, "state::crash_child")
-        .await;
+    let database = TestDatabase::new().await;
+    suite::crash::acknowledged_changes_survive_kill(&database.url, "postgres::crash_child").await;
 }
 
 /// Not a test of its own: the process [`acknowledged_changes_survive_kill`] re-executes and
 /// kills. Without the crash variable it returns at once.
 #[tokio::test]
 async fn crash_child() {
-    suite::crash_child_main().await;
+    suite::crash::crash_child_main().await;
 }
 
 #[tokio::test]
@@ -223,53 +292,4 @@ async fn wrong_password_error_hides_the_password() {
     let chain = suite::error_chain(&error);
     assert!(!chain.contains(secret), "the message leaks the password: {chain}");
     assert!(!format!("{error:?}").contains(secret), "Debug leaks the password: {error:?}");
-}
-
-#[tokio::test]
-async fn feedback_round_trips_in_arrival_order() {
-    suite::feedback_round_trips_in_arrival_order(&TestDatabase::new().await.url).await;
-}
-
-#[tokio::test]
-async fn traces_are_stored_in_batches() {
-    suite::traces_are_stored_in_batches(&TestDatabase::new().await.url).await;
-}
-
-#[tokio::test]
-async fn batches_apply_in_order_and_recognize_replays_inside_the_batch() {
-    suite::batches_apply_in_order_and_recognize_replays_inside_the_batch(
-        &TestDatabase::new().await.url,
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn capture_steps_are_written_with_their_trace_or_change() {
-    suite::capture_steps_are_written_with_their_trace_or_change(&TestDatabase::new().await.url)
-        .await;
-}
-
-#[tokio::test]
-async fn a_fresh_store_is_seeded_from_a_primer_once() {
-    suite::a_fresh_store_is_seeded_from_a_primer_once(&TestDatabase::new().await.url).await;
-}
-
-#[tokio::test]
-async fn retention_prunes_old_evidence_and_caps_the_capture() {
-    suite::retention_prunes_old_evidence_and_caps_the_capture(&TestDatabase::new().await.url).await;
-}
-
-#[tokio::test]
-async fn retention_deletes_across_chunks() {
-    suite::retention_deletes_across_chunks(&TestDatabase::new().await.url).await;
-}
-
-#[tokio::test]
-async fn concurrent_batches_apply_each_event_once() {
-    suite::concurrent_batches_apply_each_event_once(&TestDatabase::new().await.url).await;
-}
-
-#[tokio::test]
-async fn a_bounded_capture_is_trimmed_as_it_is_written() {
-    suite::a_bounded_capture_is_trimmed_as_it_is_written(&TestDatabase::new().await.url).await;
 }

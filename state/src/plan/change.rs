@@ -1,0 +1,275 @@
+//! A batch of changes (change events, invalidations, verified mutation ACKs) in one
+//! transaction: the one place that decides each change's outcome and what the ledger writes.
+//!
+//! Applying a batch has the outcomes applying its changes one by one would have: a replayed
+//! event id (also of an earlier change in the same batch) returns the original generation and
+//! changes nothing; every other change gets the next generation, so generations stay dense,
+//! never reused and ordered as committed.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use super::capture::{CaptureInsert, CaptureLog, capture_statements};
+use super::{Planned, Write, single_int};
+use crate::error::{to_i64, to_u64};
+use crate::sql::{
+    INSERT_PROCESSED_EVENTS, LOCK_GENERATION, SET_GENERATION, UPSERT_DOCUMENTS,
+    UPSERT_DOCUMENTS_SUFFIX, UPSERT_SCOPES, UPSERT_SCOPES_SUFFIX, processed_events_lookup,
+};
+use crate::statement::{Column, Param, Query, Row, Statement, multi_row};
+use crate::{ApplyOutcome, CaptureStatus, ChangeInput, DocumentChange, DocumentKey, Result};
+
+/// Rows per multi-row statement and keys per lookup. Both backends cap bind parameters per
+/// statement (SQLite 32766, PostgreSQL 65535); these stay far below and keep statements small
+/// enough for the per-connection statement cache.
+const EVENT_ROWS_PER_STATEMENT: usize = 200;
+const SCOPE_ROWS_PER_STATEMENT: usize = 200;
+const DOCUMENT_ROWS_PER_STATEMENT: usize = 100;
+const EVENT_IDS_PER_LOOKUP: usize = 500;
+
+/// A batch of changes to apply in one transaction.
+pub(crate) struct ChangeBatch {
+    changes: Vec<ChangeInput>,
+    capture_log: Arc<CaptureLog>,
+}
+
+impl ChangeBatch {
+    pub(crate) fn new(changes: Vec<ChangeInput>, capture_log: Arc<CaptureLog>) -> Self {
+        Self { changes, capture_log }
+    }
+}
+
+impl Write for ChangeBatch {
+    type Output = Vec<ApplyOutcome>;
+
+    fn operation(&self) -> &'static str {
+        "apply changes"
+    }
+
+    fn reads(&self) -> Result<Vec<Query<'_>>> {
+        // Range checks first: nothing runs when any change is out of range.
+        for change in &self.changes {
+            for document in &change.documents {
+                DocumentRow::new(document, 0)?;
+            }
+        }
+        // The lock first, so the dedupe lookups see every event committed before this batch.
+        let mut reads = vec![Statement::new(LOCK_GENERATION, Vec::new()).returning(&[Column::Int])];
+        let event_ids = event_ids(&self.changes);
+        for chunk in event_ids.chunks(EVENT_IDS_PER_LOOKUP) {
+            let params = chunk.iter().copied().map(Param::text).collect();
+            let statement = Statement { sql: processed_events_lookup(chunk.len()).into(), params };
+            reads.push(statement.returning(&[Column::Text, Column::Int, Column::Text]));
+        }
+        Ok(reads)
+    }
+
+    fn plan(&self, rows: Vec<Vec<Row>>) -> Result<Planned<'_, Self::Output>> {
+        let mut rows = rows.into_iter();
+        let base = to_u64("generation", single_int(rows.next(), "generation")?)?;
+        let mut known = HashMap::new();
+        for mut row in rows.flatten() {
+            let generation = to_u64("generation", row.int(1)?)?;
+            known.insert(row.text(0)?, (generation, row.text(2)?));
+        }
+        plan_changes(&self.changes, base, known, &self.capture_log)
+    }
+}
+
+/// Decides a batch from the generation before it (`base`) and the events already processed
+/// (`known`: id to original generation and fingerprint): each change's outcome, and the
+/// statements that record the applied ones (the generation, new events, each scope and
+/// document once with its latest change) and every change's capture step.
+pub(super) fn plan_changes<'a>(
+    changes: &'a [ChangeInput],
+    base: u64,
+    known: HashMap<String, (u64, String)>,
+    capture_log: &CaptureLog,
+) -> Result<Planned<'a, Vec<ApplyOutcome>>> {
+    let decided = Decided::new(changes, base, known)?;
+    let mut statements = Vec::new();
+    if decided.generation > base {
+        let value = to_i64("generation", decided.generation)?;
+        statements.push(Statement::new(SET_GENERATION, vec![Param::int(value)]));
+    }
+    statements.extend(decided.ledger_statements());
+    statements.extend(capture_statements(&decided.captures, capture_log)?);
+    Ok(Planned { statements, output: decided.outcomes })
+}
+
+/// What a batch decided, before it becomes statements.
+struct Decided<'a> {
+    outcomes: Vec<ApplyOutcome>,
+    /// The generation after the batch.
+    generation: u64,
+    /// `(source_event_id, generation, fingerprint, processed_at_ms)` of the applied events.
+    new_events: Vec<(&'a str, i64, &'a str, i64)>,
+    /// `scope_key` to `(generation, acknowledged_at_ms, change_trigger)` of its latest change,
+    /// in key order, so concurrent appliers touch rows in the same order.
+    scopes: BTreeMap<&'a str, (i64, i64, &'a str)>,
+    /// Each document's facts from its latest change, in key order.
+    documents: BTreeMap<&'a DocumentKey, DocumentRow<'a>>,
+    captures: Vec<CaptureInsert<'a>>,
+}
+
+impl<'a> Decided<'a> {
+    /// Walks the batch in order, as applying the changes one by one would.
+    fn new(
+        changes: &'a [ChangeInput],
+        base: u64,
+        mut known: HashMap<String, (u64, String)>,
+    ) -> Result<Self> {
+        let mut decided = Self {
+            outcomes: Vec::with_capacity(changes.len()),
+            generation: base,
+            new_events: Vec::new(),
+            scopes: BTreeMap::new(),
+            documents: BTreeMap::new(),
+            captures: Vec::new(),
+        };
+        for change in changes {
+            let outcome = match change.source_event_id.as_deref().and_then(|id| known.get(id)) {
+                Some((original, fingerprint)) if *fingerprint == change.fingerprint => {
+                    ApplyOutcome::Replayed { generation: *original }
+                }
+                Some((original, _)) => ApplyOutcome::Conflict { generation: *original },
+                None => {
+                    decided.generation += 1;
+                    ApplyOutcome::Applied { generation: decided.generation }
+                }
+            };
+            if let ApplyOutcome::Applied { generation } = outcome {
+                if let Some(id) = &change.source_event_id {
+                    known.insert(id.clone(), (generation, change.fingerprint.clone()));
+                }
+                decided.record(change, to_i64("generation", generation)?)?;
+            }
+            if let Some(capture) = &change.capture {
+                // A change applied at `g` saw `g - 1`; a replay saw the batch's generation so
+                // far.
+                let pre_generation = match outcome {
+                    ApplyOutcome::Applied { generation } => generation - 1,
+                    ApplyOutcome::Replayed { .. } | ApplyOutcome::Conflict { .. } => {
+                        decided.generation
+                    }
+                };
+                decided.captures.push(CaptureInsert {
+                    row: capture,
+                    pre_generation,
+                    generation: outcome.generation(),
+                    status: CaptureStatus::from(outcome),
+                });
+            }
+            decided.outcomes.push(outcome);
+        }
+        Ok(decided)
+    }
+
+    /// Records what an applied change writes: its event, scopes and documents.
+    fn record(&mut self, change: &'a ChangeInput, generation: i64) -> Result<()> {
+        if let Some(id) = &change.source_event_id {
+            self.new_events.push((id, generation, &change.fingerprint, change.now_ms));
+        }
+        for scope_change in &change.scope_keys {
+            self.scopes
+                .insert(&scope_change.key, (generation, change.now_ms, &scope_change.trigger));
+        }
+        for document in &change.documents {
+            self.documents.insert(&document.key, DocumentRow::new(document, generation)?);
+        }
+        Ok(())
+    }
+
+    /// The multi-row statements of the new events, scopes and documents.
+    fn ledger_statements(&self) -> Vec<Statement<'a>> {
+        let mut statements = multi_row(
+            &self.new_events,
+            EVENT_ROWS_PER_STATEMENT,
+            (INSERT_PROCESSED_EVENTS, 4, ""),
+            |&(id, generation, fingerprint, now_ms), params| {
+                params.extend([
+                    Param::text(id),
+                    Param::int(generation),
+                    Param::text(fingerprint),
+                    Param::int(now_ms),
+                ]);
+            },
+        );
+        let scopes: Vec<_> = self.scopes.iter().map(|(key, row)| (*key, *row)).collect();
+        statements.extend(multi_row(
+            &scopes,
+            SCOPE_ROWS_PER_STATEMENT,
+            (UPSERT_SCOPES, 4, UPSERT_SCOPES_SUFFIX),
+            |&(key, (generation, now_ms, trigger)), params| {
+                params.extend([
+                    Param::text(key),
+                    Param::int(generation),
+                    Param::int(now_ms),
+                    Param::text(trigger),
+                ]);
+            },
+        ));
+        let documents: Vec<_> = self.documents.values().cloned().collect();
+        statements.extend(multi_row(
+            &documents,
+            DOCUMENT_ROWS_PER_STATEMENT,
+            (UPSERT_DOCUMENTS, 8, UPSERT_DOCUMENTS_SUFFIX),
+            DocumentRow::bind,
+        ));
+        statements
+    }
+}
+
+/// A document's facts ready to bind: unsigned values range-checked, the flag as 0/1.
+#[derive(Debug, Clone)]
+struct DocumentRow<'a> {
+    key: &'a DocumentKey,
+    generation: i64,
+    revision: Option<&'a str>,
+    watermark: Option<i64>,
+    tombstone: i64,
+    event_timestamp_ms: Option<i64>,
+}
+
+impl<'a> DocumentRow<'a> {
+    fn new(document: &'a DocumentChange, generation: i64) -> Result<Self> {
+        let watermark = match document.watermark {
+            Some(watermark) => Some(to_i64("watermark", watermark)?),
+            None => None,
+        };
+        Ok(Self {
+            key: &document.key,
+            generation,
+            revision: document.revision.as_deref(),
+            watermark,
+            tombstone: i64::from(document.tombstone),
+            event_timestamp_ms: document.event_timestamp_ms,
+        })
+    }
+
+    /// Binds the eight columns of `UPSERT_DOCUMENTS`, in order.
+    fn bind(row: &Self, params: &mut Vec<Param<'a>>) {
+        params.extend([
+            Param::text(&row.key.tenant_id),
+            Param::text(&row.key.namespace),
+            Param::text(&row.key.doc_id),
+            Param::int(row.generation),
+            Param::optional_text(row.revision),
+            Param::Int(row.watermark),
+            Param::int(row.tombstone),
+            Param::Int(row.event_timestamp_ms),
+        ]);
+    }
+}
+
+/// The distinct event ids of a batch, in order.
+fn event_ids(changes: &[ChangeInput]) -> Vec<&str> {
+    let mut seen = BTreeSet::new();
+    let mut ids = Vec::new();
+    for id in changes.iter().filter_map(|change| change.source_event_id.as_deref()) {
+        if seen.insert(id) {
+            ids.push(id);
+        }
+    }
+    ids
+}
