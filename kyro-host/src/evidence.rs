@@ -23,7 +23,9 @@ use serde_json::{Value, json};
 use crate::api::{ApiError, parse_body, parse_rfc3339_ms, rfc3339_ms};
 use crate::runtime::{CaptureBody, Evidence, Runtime, Session, now_ms};
 use crate::server::{Caller, Plane, authenticate, session_of};
-use kyro_state::{CapturedStep, FeedbackRow, Primer, ProcessedEvent, ScopeGeneration, TraceRow};
+use kyro_state::{
+    CapturedStep, EventTenant, FeedbackRow, Primer, ProcessedEvent, ScopeGeneration, TraceRow,
+};
 
 /// The most steps, primer entries, interventions or incidents one request may carry.
 const MAX_ENTRIES: usize = 2000;
@@ -601,6 +603,10 @@ pub struct ScopeGenerationDto {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProcessedEventDto {
+    /// The tenant whose idempotency keys it is unique among; absent for events whose scope
+    /// named no tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
     /// The event's idempotency key.
     pub source_event_id: String,
     /// The generation it was applied at.
@@ -662,13 +668,16 @@ impl ReplayPrimer {
         let mut processed_events = Vec::with_capacity(self.processed_change_events.len());
         for event in &self.processed_change_events {
             kyro_core::validate_identifier("source_event_id", &event.source_event_id, 256)?;
-            if above(event.original_generation) || !seen.insert(event.source_event_id.as_str()) {
+            if above(event.original_generation)
+                || !seen.insert((event.tenant_id.as_deref(), event.source_event_id.as_str()))
+            {
                 return Err(ApiError::validation(format!(
                     "change event {} is listed twice or above current_generation",
                     event.source_event_id
                 )));
             }
             processed_events.push(ProcessedEvent {
+                tenant: EventTenant::from(event.tenant_id.as_deref()),
                 source_event_id: event.source_event_id.clone(),
                 generation: event.original_generation,
                 fingerprint: event.event_fingerprint.clone().unwrap_or_default(),
@@ -873,6 +882,10 @@ pub async fn export_capture(session: &Session, recent: usize) -> Result<CaptureE
         processed_change_events: processed
             .into_iter()
             .map(|event| ProcessedEventDto {
+                tenant_id: match event.tenant {
+                    EventTenant::Tenant(tenant_id) => Some(tenant_id),
+                    EventTenant::Global => None,
+                },
                 source_event_id: event.source_event_id,
                 original_generation: event.generation,
                 event_fingerprint: Some(event.fingerprint),

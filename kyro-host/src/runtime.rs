@@ -37,8 +37,8 @@ use crate::api::{
 use crate::config::ValidatedConfig;
 use crate::stores::{RefusedStore, RegisteredStore};
 use kyro_state::{
-    ApplyOutcome, CaptureRow, CaptureStatus, ChangeInput, DocumentChange, DocumentKey, ScopeChange,
-    StateStore, TraceRow,
+    ApplyOutcome, CaptureRow, CaptureStatus, ChangeInput, DocumentChange, DocumentKey, EventTenant,
+    ScopeChange, SourceEvent, StateStore, TraceRow,
 };
 
 /// Milliseconds since the epoch, from the system clock.
@@ -1624,7 +1624,10 @@ impl Runtime {
         let invalidation =
             Invalidation::for_change(&change.target, &change.scope, change.change_type);
         let mut input = ChangeInput {
-            source_event_id: Some(source_event_id.clone()),
+            source_event: Some(SourceEvent::new(
+                EventTenant::from(change.scope.tenant_id.as_deref()),
+                source_event_id.clone(),
+            )),
             fingerprint,
             scope_keys: keys
                 .into_iter()
@@ -1670,9 +1673,12 @@ impl Runtime {
             "manual_invalidation"
         };
         let mut input = ChangeInput {
-            source_event_id: idempotency_key
-                .as_ref()
-                .map(|key| format!("idempotency:invalidate:{key}")),
+            source_event: idempotency_key.as_ref().map(|key| {
+                SourceEvent::new(
+                    EventTenant::from(scope.tenant_id.as_deref()),
+                    format!("idempotency:invalidate:{key}"),
+                )
+            }),
             fingerprint: Fingerprinter::default()
                 .field(&crate::api::canonical_json(body))
                 .finish()
@@ -1800,7 +1806,7 @@ impl Runtime {
             .map(|key| ScopeChange { key: key.0, trigger: "write_through".to_owned() })
             .collect();
         let mut input = ChangeInput {
-            source_event_id: None,
+            source_event: None,
             fingerprint: ack.backend_mutation_id.clone(),
             scope_keys,
             documents: vec![DocumentChange {
@@ -1996,7 +2002,7 @@ fn change_capture(
     invalidation: Invalidation,
 ) -> CaptureRow {
     let plan = StepPlan::Change {
-        source_event_id: input.source_event_id.clone(),
+        source_event_id: input.source_event.as_ref().map(|event| event.id.clone()),
         scope_keys: input.scope_keys.iter().map(|change| change.key.clone()).collect(),
         documents: input
             .documents

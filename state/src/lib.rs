@@ -38,7 +38,7 @@ mod tests;
 pub use error::{Result, StateError};
 pub use model::{
     ApplyOutcome, CaptureRow, CaptureStatus, CapturedStep, ChangeInput, DocumentChange,
-    DocumentKey, DocumentState, EvidenceCounts, FeedbackRow, FreshnessView, Primer, ProcessedEvent,
-    Pruned, ScopeChange, ScopeGeneration, TraceRow,
+    DocumentKey, DocumentState, EventTenant, EvidenceCounts, FeedbackRow, FreshnessView, Primer,
+    ProcessedEvent, Pruned, ScopeChange, ScopeGeneration, SourceEvent, TraceRow,
 };
 pub use store::{StateBackend, StateStore};

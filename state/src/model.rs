@@ -15,9 +15,10 @@ use crate::StateError;
 /// One accepted change: a change event, an invalidation, or a verified mutation ACK.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChangeInput {
-    /// The idempotency key of a change event or of an invalidation's `Idempotency-Key`;
-    /// `None` for changes that are never deduplicated.
-    pub source_event_id: Option<String>,
+    /// The change's idempotency key (a change event's `source_event_id`, an invalidation's
+    /// `Idempotency-Key`) and whose keys it is unique among; `None` for changes that are never
+    /// deduplicated.
+    pub source_event: Option<SourceEvent>,
     /// A hash of the event body: the same id with a different fingerprint is a conflict.
     pub fingerprint: String,
     /// Every scope the change touches. Duplicate keys are recorded once (the last trigger wins).
@@ -30,6 +31,60 @@ pub struct ChangeInput {
     /// decided by the ledger from the change's outcome; whatever the caller put there is
     /// replaced.
     pub capture: Option<CaptureRow>,
+}
+
+/// A change's idempotency key. Keys are unique per tenant: the same id sent by two tenants
+/// names two events, so no tenant can make another's events look like replays.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SourceEvent {
+    /// Whose ids it is unique among.
+    pub tenant: EventTenant,
+    /// The id.
+    pub id: String,
+}
+
+impl SourceEvent {
+    /// The key `id` of `tenant`.
+    pub fn new(tenant: EventTenant, id: impl Into<String>) -> Self {
+        Self { tenant, id: id.into() }
+    }
+}
+
+/// Whose idempotency keys an event's key is unique among.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EventTenant {
+    /// The tenant the event's scope names.
+    Tenant(String),
+    /// Events whose scope names no tenant, which only unrestricted tokens can send. No tenant
+    /// name shares their keys.
+    Global,
+}
+
+impl EventTenant {
+    /// The dedupe ledger's column value: `tenant:<id>` for a tenant, `global` for none. Every
+    /// tenant's value starts with `tenant:`, so none can equal the global one.
+    pub(crate) fn to_key(&self) -> String {
+        match self {
+            Self::Tenant(tenant_id) => format!("tenant:{tenant_id}"),
+            Self::Global => "global".to_owned(),
+        }
+    }
+
+    /// The tenant a stored key names.
+    pub(crate) fn from_key(key: &str) -> Result<Self, StateError> {
+        match (key, key.strip_prefix("tenant:")) {
+            (_, Some(tenant_id)) => Ok(Self::Tenant(tenant_id.to_owned())),
+            ("global", None) => Ok(Self::Global),
+            _ => Err(StateError::Corrupt { field: "event tenant", value: format!("{key:?}") }),
+        }
+    }
+}
+
+impl From<Option<&str>> for EventTenant {
+    /// The tenant a scope names, or [`EventTenant::Global`] when it names none.
+    fn from(tenant_id: Option<&str>) -> Self {
+        tenant_id.map_or(Self::Global, |tenant_id| Self::Tenant(tenant_id.to_owned()))
+    }
 }
 
 /// A scope a change touches.
@@ -262,6 +317,8 @@ pub struct ScopeGeneration {
 /// One entry of the change-event dedupe ledger.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcessedEvent {
+    /// Whose idempotency keys it is unique among.
+    pub tenant: EventTenant,
     /// The event's idempotency key.
     pub source_event_id: String,
     /// The generation it was applied at.

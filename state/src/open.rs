@@ -139,6 +139,11 @@ fn migrator() -> Migrator {
         ),
         migration(2, "feedback", include_str!("../migrations/0002_feedback.sql")),
         migration(3, "replay capture", include_str!("../migrations/0003_capture.sql")),
+        migration(
+            4,
+            "change events keyed by tenant",
+            include_str!("../migrations/0004_tenant_events.sql"),
+        ),
     ]);
     // A name of our own, so a database shared with another sqlx application keeps both
     // histories apart.

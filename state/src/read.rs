@@ -14,7 +14,7 @@ use crate::sql::{
 };
 use crate::statement::{Column, Param, Query, Row, Statement};
 use crate::{
-    CaptureRow, CapturedStep, DocumentKey, DocumentState, EvidenceCounts, FeedbackRow,
+    CaptureRow, CapturedStep, DocumentKey, DocumentState, EventTenant, EvidenceCounts, FeedbackRow,
     FreshnessView, Primer, ProcessedEvent, Result, ScopeGeneration, StateError, TraceRow,
 };
 
@@ -37,7 +37,7 @@ const FRESHNESS_COLUMNS: &[Column] = &[
 ];
 const GENERATION_COLUMNS: &[Column] = &[Column::Int];
 const SCOPE_COLUMNS: &[Column] = &[Column::Text, Column::Int, Column::Int, Column::Text];
-const EVENT_COLUMNS: &[Column] = &[Column::Text, Column::Int, Column::Text];
+const EVENT_COLUMNS: &[Column] = &[Column::Text, Column::Text, Column::Int, Column::Text];
 const TRACE_COLUMNS: &[Column] = &[Column::Text, Column::Text, Column::Int, Column::Text];
 const FEEDBACK_COLUMNS: &[Column] = &[
     Column::Text,
@@ -195,9 +195,10 @@ pub(crate) fn decode_events(rows: Vec<Row>) -> Result<Vec<ProcessedEvent>> {
     let mut events = Vec::with_capacity(rows.len());
     for mut row in rows {
         events.push(ProcessedEvent {
-            source_event_id: row.text(0)?,
-            generation: to_u64("generation", row.int(1)?)?,
-            fingerprint: row.text(2)?,
+            tenant: EventTenant::from_key(&row.text(0)?)?,
+            source_event_id: row.text(1)?,
+            generation: to_u64("generation", row.int(2)?)?,
+            fingerprint: row.text(3)?,
         });
     }
     Ok(events)

@@ -15,11 +15,12 @@ pub(crate) const LOCK_GENERATION: &str =
 pub(crate) const SET_GENERATION: &str = "UPDATE kyro_generation SET value = $1 WHERE id = 1";
 
 pub(crate) const INSERT_PROCESSED_EVENTS: &str = "INSERT INTO kyro_processed_event \
-     (source_event_id, generation, fingerprint, processed_at_ms) VALUES ";
-pub(crate) const SELECT_RECENT_EVENTS: &str = "SELECT source_event_id, generation, fingerprint \
-     FROM kyro_processed_event ORDER BY generation DESC LIMIT $1";
-pub(crate) const SELECT_EVENTS_UPTO: &str = "SELECT source_event_id, generation, fingerprint \
-     FROM kyro_processed_event WHERE generation <= $1 ORDER BY generation DESC LIMIT $2";
+     (tenant_key, source_event_id, generation, fingerprint, processed_at_ms) VALUES ";
+pub(crate) const SELECT_RECENT_EVENTS: &str = "SELECT tenant_key, source_event_id, generation, \
+     fingerprint FROM kyro_processed_event ORDER BY generation DESC LIMIT $1";
+pub(crate) const SELECT_EVENTS_UPTO: &str = "SELECT tenant_key, source_event_id, generation, \
+     fingerprint FROM kyro_processed_event WHERE generation <= $1 \
+     ORDER BY generation DESC LIMIT $2";
 
 pub(crate) const UPSERT_SCOPES: &str = "INSERT INTO kyro_scope_generation \
      (scope_key, generation, acknowledged_at_ms, change_trigger) VALUES ";
@@ -90,14 +91,13 @@ pub(crate) const DELETE_CAPTURE_THROUGH: &str = "DELETE FROM kyro_capture_step W
 pub(crate) const TRIM_CAPTURE_THROUGH: &str = "DELETE FROM kyro_capture_step WHERE step_id IN \
      (SELECT step_id FROM kyro_capture_step WHERE sequence <= $1 ORDER BY sequence LIMIT $2)";
 
-/// `SELECT` of the processed events among `n_ids` event ids.
-pub(crate) fn processed_events_lookup(n_ids: usize) -> String {
+/// `SELECT` of the processed events among `n_events` (tenant key, event id) pairs.
+pub(crate) fn processed_events_lookup(n_events: usize) -> String {
     let mut sql = String::from(
-        "SELECT source_event_id, generation, fingerprint FROM kyro_processed_event \
-         WHERE source_event_id IN (",
+        "SELECT tenant_key, source_event_id, generation, fingerprint FROM kyro_processed_event \
+         WHERE ",
     );
-    push_placeholders(&mut sql, 1, n_ids);
-    sql.push(')');
+    push_row_matches(&mut sql, &["tenant_key", "source_event_id"], 1, n_events);
     sql
 }
 

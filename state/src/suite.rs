@@ -11,11 +11,15 @@ pub mod batch;
 pub mod concurrency;
 pub mod crash;
 pub mod evidence;
+pub mod idempotency;
 pub mod ledger;
 
 use std::path::{Path, PathBuf};
 
-use crate::{ChangeInput, DocumentChange, DocumentKey, ScopeChange, ScopeGeneration, StateStore};
+use crate::{
+    ChangeInput, DocumentChange, DocumentKey, EventTenant, ScopeChange, ScopeGeneration,
+    SourceEvent, StateStore,
+};
 
 /// A fresh SQLite database in its own temporary directory, removed on drop: what the suite's
 /// functions take on SQLite.
@@ -81,7 +85,10 @@ fn keys(keys: &[&str]) -> Vec<String> {
 
 fn event_change(source_event_id: &str, fingerprint: &str, scope_keys: &[&str]) -> ChangeInput {
     ChangeInput {
-        source_event_id: Some(source_event_id.to_owned()),
+        source_event: Some(SourceEvent::new(
+            EventTenant::Tenant("acme".to_owned()),
+            source_event_id,
+        )),
         fingerprint: fingerprint.to_owned(),
         scope_keys: scope_keys
             .iter()
@@ -95,7 +102,7 @@ fn event_change(source_event_id: &str, fingerprint: &str, scope_keys: &[&str]) -
 
 fn invalidation(scope_keys: &[&str]) -> ChangeInput {
     ChangeInput {
-        source_event_id: None,
+        source_event: None,
         fingerprint: String::new(),
         scope_keys: scope_keys
             .iter()

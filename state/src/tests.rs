@@ -160,3 +160,75 @@ fn assert_no_secret(error: &StateError, secret: &str) {
     assert!(!chain.contains(secret), "the message leaks the secret: {chain}");
     assert!(!debug.contains(secret), "Debug leaks the secret: {debug}");
 }
+
+/// Events recorded before the ledger was keyed by tenant (migration 4) become global: still
+/// listed, still deduplicated for events that name no tenant, and never matched by a tenant.
+#[tokio::test]
+async fn events_recorded_before_tenant_keys_become_global() {
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
+    use sqlx::{Connection, SqlSafeStr};
+
+    use crate::{ApplyOutcome, ChangeInput, EventTenant, ProcessedEvent, SourceEvent};
+
+    let database = SqliteFile::create();
+    sqlx::any::install_default_drivers();
+    let url = format!("{}?mode=rwc", database.url());
+    let mut conn = sqlx::AnyConnection::connect(&url).await.expect("connect");
+    let before_tenant_keys = [
+        include_str!("../migrations/0001_state.sql"),
+        include_str!("../migrations/0002_feedback.sql"),
+        include_str!("../migrations/0003_capture.sql"),
+    ];
+    let migrations = before_tenant_keys
+        .into_iter()
+        .zip(1..)
+        .map(|(sql, version)| {
+            let description = format!("migration {version}").into();
+            Migration::new(version, description, MigrationType::Simple, sql.into_sql_str(), false)
+        })
+        .collect();
+    let mut migrator = Migrator::with_migrations(migrations);
+    migrator.dangerous_set_table_name("kyro_state_migrations");
+    migrator.run(&mut conn).await.expect("the first three migrations");
+    sqlx::query(
+        "INSERT INTO kyro_processed_event (source_event_id, generation, fingerprint, \
+         processed_at_ms) VALUES ('old-1', 1, 'fp', 0)",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("an event of the old schema");
+    sqlx::query("UPDATE kyro_generation SET value = 1 WHERE id = 1")
+        .execute(&mut conn)
+        .await
+        .expect("its generation");
+    conn.close().await.expect("close");
+
+    let store = StateStore::open(database.url()).await.expect("open migrates");
+    let primer = store.primer(10).await.expect("primer");
+    assert_eq!(
+        primer.processed_events,
+        [ProcessedEvent {
+            tenant: EventTenant::Global,
+            source_event_id: "old-1".to_owned(),
+            generation: 1,
+            fingerprint: "fp".to_owned(),
+        }]
+    );
+    let event = |tenant: EventTenant| ChangeInput {
+        source_event: Some(SourceEvent::new(tenant, "old-1")),
+        fingerprint: "fp".to_owned(),
+        scope_keys: Vec::new(),
+        documents: Vec::new(),
+        now_ms: 0,
+        capture: None,
+    };
+    let outcomes = store
+        .apply_changes(&[event(EventTenant::Global), event(EventTenant::Tenant("a".to_owned()))])
+        .await
+        .expect("apply");
+    assert_eq!(
+        outcomes,
+        [ApplyOutcome::Replayed { generation: 1 }, ApplyOutcome::Applied { generation: 2 }]
+    );
+    store.close().await;
+}

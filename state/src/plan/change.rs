@@ -17,7 +17,10 @@ use crate::sql::{
     UPSERT_DOCUMENTS_SUFFIX, UPSERT_SCOPES, UPSERT_SCOPES_SUFFIX, processed_events_lookup,
 };
 use crate::statement::{Column, Param, Query, Row, Statement, multi_row};
-use crate::{ApplyOutcome, CaptureStatus, ChangeInput, DocumentChange, DocumentKey, Result};
+use crate::{
+    ApplyOutcome, CaptureStatus, ChangeInput, DocumentChange, DocumentKey, EventTenant, Result,
+    SourceEvent,
+};
 
 /// Rows per multi-row statement and keys per lookup. Both backends cap bind parameters per
 /// statement (SQLite 32766, PostgreSQL 65535); these stay far below and keep statements small
@@ -25,7 +28,7 @@ use crate::{ApplyOutcome, CaptureStatus, ChangeInput, DocumentChange, DocumentKe
 const EVENT_ROWS_PER_STATEMENT: usize = 200;
 const SCOPE_ROWS_PER_STATEMENT: usize = 200;
 const DOCUMENT_ROWS_PER_STATEMENT: usize = 100;
-const EVENT_IDS_PER_LOOKUP: usize = 500;
+const EVENTS_PER_LOOKUP: usize = 500;
 
 /// A batch of changes to apply in one transaction.
 pub(crate) struct ChangeBatch {
@@ -55,11 +58,19 @@ impl Write for ChangeBatch {
         }
         // The lock first, so the dedupe lookups see every event committed before this batch.
         let mut reads = vec![Statement::new(LOCK_GENERATION, Vec::new()).returning(&[Column::Int])];
-        let event_ids = event_ids(&self.changes);
-        for chunk in event_ids.chunks(EVENT_IDS_PER_LOOKUP) {
-            let params = chunk.iter().copied().map(Param::text).collect();
+        let events = source_events(&self.changes);
+        for chunk in events.chunks(EVENTS_PER_LOOKUP) {
+            let mut params = Vec::with_capacity(chunk.len() * 2);
+            for event in chunk {
+                params.extend([Param::owned_text(event.tenant.to_key()), Param::text(&event.id)]);
+            }
             let statement = Statement { sql: processed_events_lookup(chunk.len()).into(), params };
-            reads.push(statement.returning(&[Column::Text, Column::Int, Column::Text]));
+            reads.push(statement.returning(&[
+                Column::Text,
+                Column::Text,
+                Column::Int,
+                Column::Text,
+            ]));
         }
         Ok(reads)
     }
@@ -69,21 +80,21 @@ impl Write for ChangeBatch {
         let base = to_u64("generation", single_int(rows.next(), "generation")?)?;
         let mut known = HashMap::new();
         for mut row in rows.flatten() {
-            let generation = to_u64("generation", row.int(1)?)?;
-            known.insert(row.text(0)?, (generation, row.text(2)?));
+            let event = SourceEvent::new(EventTenant::from_key(&row.text(0)?)?, row.text(1)?);
+            known.insert(event, (to_u64("generation", row.int(2)?)?, row.text(3)?));
         }
         plan_changes(&self.changes, base, known, &self.capture_log)
     }
 }
 
 /// Decides a batch from the generation before it (`base`) and the events already processed
-/// (`known`: id to original generation and fingerprint): each change's outcome, and the
+/// (`known`: event to original generation and fingerprint): each change's outcome, and the
 /// statements that record the applied ones (the generation, new events, each scope and
 /// document once with its latest change) and every change's capture step.
 pub(super) fn plan_changes<'a>(
     changes: &'a [ChangeInput],
     base: u64,
-    known: HashMap<String, (u64, String)>,
+    known: HashMap<SourceEvent, (u64, String)>,
     capture_log: &CaptureLog,
 ) -> Result<Planned<'a, Vec<ApplyOutcome>>> {
     let decided = Decided::new(changes, base, known)?;
@@ -102,8 +113,9 @@ struct Decided<'a> {
     outcomes: Vec<ApplyOutcome>,
     /// The generation after the batch.
     generation: u64,
-    /// `(source_event_id, generation, fingerprint, processed_at_ms)` of the applied events.
-    new_events: Vec<(&'a str, i64, &'a str, i64)>,
+    /// `(tenant_key, source_event_id, generation, fingerprint, processed_at_ms)` of the
+    /// applied events.
+    new_events: Vec<(String, &'a str, i64, &'a str, i64)>,
     /// `scope_key` to `(generation, acknowledged_at_ms, change_trigger)` of its latest change,
     /// in key order, so concurrent appliers touch rows in the same order.
     scopes: BTreeMap<&'a str, (i64, i64, &'a str)>,
@@ -117,7 +129,7 @@ impl<'a> Decided<'a> {
     fn new(
         changes: &'a [ChangeInput],
         base: u64,
-        mut known: HashMap<String, (u64, String)>,
+        mut known: HashMap<SourceEvent, (u64, String)>,
     ) -> Result<Self> {
         let mut decided = Self {
             outcomes: Vec::with_capacity(changes.len()),
@@ -128,7 +140,7 @@ impl<'a> Decided<'a> {
             captures: Vec::new(),
         };
         for change in changes {
-            let outcome = match change.source_event_id.as_deref().and_then(|id| known.get(id)) {
+            let outcome = match change.source_event.as_ref().and_then(|event| known.get(event)) {
                 Some((original, fingerprint)) if *fingerprint == change.fingerprint => {
                     ApplyOutcome::Replayed { generation: *original }
                 }
@@ -139,8 +151,8 @@ impl<'a> Decided<'a> {
                 }
             };
             if let ApplyOutcome::Applied { generation } = outcome {
-                if let Some(id) = &change.source_event_id {
-                    known.insert(id.clone(), (generation, change.fingerprint.clone()));
+                if let Some(event) = &change.source_event {
+                    known.insert(event.clone(), (generation, change.fingerprint.clone()));
                 }
                 decided.record(change, to_i64("generation", generation)?)?;
             }
@@ -167,8 +179,15 @@ impl<'a> Decided<'a> {
 
     /// Records what an applied change writes: its event, scopes and documents.
     fn record(&mut self, change: &'a ChangeInput, generation: i64) -> Result<()> {
-        if let Some(id) = &change.source_event_id {
-            self.new_events.push((id, generation, &change.fingerprint, change.now_ms));
+        if let Some(event) = &change.source_event {
+            let tenant_key = event.tenant.to_key();
+            self.new_events.push((
+                tenant_key,
+                &event.id,
+                generation,
+                &change.fingerprint,
+                change.now_ms,
+            ));
         }
         for scope_change in &change.scope_keys {
             self.scopes
@@ -185,9 +204,11 @@ impl<'a> Decided<'a> {
         let mut statements = multi_row(
             &self.new_events,
             EVENT_ROWS_PER_STATEMENT,
-            (INSERT_PROCESSED_EVENTS, 4, ""),
-            |&(id, generation, fingerprint, now_ms), params| {
+            (INSERT_PROCESSED_EVENTS, 5, ""),
+            |(tenant_key, id, generation, fingerprint, now_ms), params| {
+                let (generation, now_ms) = (*generation, *now_ms);
                 params.extend([
+                    Param::owned_text(tenant_key.clone()),
                     Param::text(id),
                     Param::int(generation),
                     Param::text(fingerprint),
@@ -262,14 +283,14 @@ impl<'a> DocumentRow<'a> {
     }
 }
 
-/// The distinct event ids of a batch, in order.
-fn event_ids(changes: &[ChangeInput]) -> Vec<&str> {
+/// The distinct source events of a batch, in order.
+fn source_events(changes: &[ChangeInput]) -> Vec<&SourceEvent> {
     let mut seen = BTreeSet::new();
-    let mut ids = Vec::new();
-    for id in changes.iter().filter_map(|change| change.source_event_id.as_deref()) {
-        if seen.insert(id) {
-            ids.push(id);
+    let mut events = Vec::new();
+    for event in changes.iter().filter_map(|change| change.source_event.as_ref()) {
+        if seen.insert(event) {
+            events.push(event);
         }
     }
-    ids
+    events
 }

@@ -17,7 +17,7 @@ use crate::{FeedbackRow, Primer, Result, StateError, TraceRow};
 const TRACE_ROWS_PER_STATEMENT: usize = 200;
 const SEED_ROWS_PER_STATEMENT: usize = 200;
 /// A primer lists each event once; should one come twice, the first is kept.
-const SEED_EVENTS_SUFFIX: &str = " ON CONFLICT (source_event_id) DO NOTHING";
+const SEED_EVENTS_SUFFIX: &str = " ON CONFLICT (tenant_key, source_event_id) DO NOTHING";
 /// Rows a retention chunk deletes at most.
 pub(crate) const PRUNE_CHUNK_ROWS: usize = 100;
 
@@ -188,14 +188,16 @@ impl Write for Seed {
         ));
         let mut events = Vec::with_capacity(primer.processed_events.len());
         for event in &primer.processed_events {
-            events.push((event, to_i64("generation", event.generation)?));
+            events.push((event, event.tenant.to_key(), to_i64("generation", event.generation)?));
         }
         statements.extend(multi_row(
             &events,
             SEED_ROWS_PER_STATEMENT,
-            (INSERT_PROCESSED_EVENTS, 4, SEED_EVENTS_SUFFIX),
-            |&(event, generation), params| {
+            (INSERT_PROCESSED_EVENTS, 5, SEED_EVENTS_SUFFIX),
+            |(event, tenant_key, generation), params| {
+                let generation = *generation;
                 params.extend([
+                    Param::owned_text(tenant_key.clone()),
                     Param::text(&event.source_event_id),
                     Param::int(generation),
                     Param::text(&event.fingerprint),

@@ -9,13 +9,14 @@ use super::change::plan_changes;
 use super::{ChangeBatch, Write};
 use crate::statement::{Param, Statement};
 use crate::{
-    ApplyOutcome, CaptureRow, CaptureStatus, ChangeInput, DocumentChange, DocumentKey, ScopeChange,
-    StateError,
+    ApplyOutcome, CaptureRow, CaptureStatus, ChangeInput, DocumentChange, DocumentKey, EventTenant,
+    ScopeChange, SourceEvent, StateError,
 };
 
 fn change(event_id: Option<&str>, fingerprint: &str, scope_keys: &[&str]) -> ChangeInput {
     ChangeInput {
-        source_event_id: event_id.map(str::to_owned),
+        source_event: event_id
+            .map(|id| SourceEvent::new(EventTenant::Tenant("acme".to_owned()), id)),
         fingerprint: fingerprint.to_owned(),
         scope_keys: scope_keys
             .iter()
@@ -70,10 +71,13 @@ fn describe(statement: &Statement<'_>) -> String {
     format!("{} [{}]", words.join(" "), params.join(", "))
 }
 
-fn known(entries: &[(&str, u64, &str)]) -> HashMap<String, (u64, String)> {
+fn known(entries: &[(&str, u64, &str)]) -> HashMap<SourceEvent, (u64, String)> {
+    let acme = || EventTenant::Tenant("acme".to_owned());
     entries
         .iter()
-        .map(|&(id, generation, fingerprint)| (id.to_owned(), (generation, fingerprint.to_owned())))
+        .map(|&(id, generation, fingerprint)| {
+            (SourceEvent::new(acme(), id), (generation, fingerprint.to_owned()))
+        })
         .collect()
 }
 
@@ -103,7 +107,7 @@ fn a_batch_gets_dense_generations_and_recognizes_replays_and_conflicts() {
         statements,
         [
             "UPDATE kyro_generation SET [12]",
-            "INSERT INTO kyro_processed_event [e-1, 11, fp, 1000]",
+            "INSERT INTO kyro_processed_event [tenant:acme, e-1, 11, fp, 1000]",
             // Each scope once, with its latest change, in key order.
             "INSERT INTO kyro_scope_generation [all, 12, 1000, change_event, tenant:acme, 12, 1000, change_event]",
         ]
@@ -142,7 +146,7 @@ fn a_document_changed_twice_is_written_once_with_its_latest_facts() {
         statements,
         [
             "UPDATE kyro_generation SET [2]",
-            "INSERT INTO kyro_processed_event [e-1, 1, fp, 1000, e-2, 2, fp, 1000]",
+            "INSERT INTO kyro_processed_event [tenant:acme, e-1, 1, fp, 1000, tenant:acme, e-2, 2, fp, 1000]",
             "INSERT INTO kyro_document_state [acme, support, doc-1, 2, 2, null, 0, null, \
              acme, support, doc-2, 1, 1, null, 0, null]",
             "INSERT INTO kyro_capture_step [<id>, 1, 1000, acme, change_event, 1, 2, accepted, {}, {}]",

@@ -6,7 +6,7 @@ use super::evidence::capture;
 use super::{
     document_change, document_key, event_change, invalidation, keys, open, scope_generation,
 };
-use crate::{ApplyOutcome, ChangeInput, Primer, ProcessedEvent, StateError, TraceRow};
+use crate::{ApplyOutcome, ChangeInput, EventTenant, Primer, ProcessedEvent, StateError, TraceRow};
 
 pub async fn inputs_are_bound_not_spliced(url: &str) {
     let store = open(url).await;
@@ -195,6 +195,7 @@ pub async fn a_fresh_store_is_seeded_from_a_primer_once(url: &str) {
         current_generation: 7,
         scope_generations: vec![scope_generation("tenant:acme", 6, 5_000, "change_event")],
         processed_events: vec![ProcessedEvent {
+            tenant: EventTenant::Tenant("acme".to_owned()),
             source_event_id: "ev-6".to_owned(),
             generation: 6,
             fingerprint: "fp".to_owned(),

@@ -85,6 +85,19 @@ async fn a_fresh_store_is_seeded_from_a_primer_once() {
     suite::batch::a_fresh_store_is_seeded_from_a_primer_once(SqliteFile::create().url()).await;
 }
 
+#[tokio::test]
+async fn the_same_event_id_from_two_tenants_applies_twice() {
+    suite::idempotency::the_same_event_id_from_two_tenants_applies_twice(
+        SqliteFile::create().url(),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_primer_keeps_whose_each_event_was() {
+    suite::idempotency::a_primer_keeps_whose_each_event_was(SqliteFile::create().url()).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_duplicates_apply_once() {
     suite::concurrency::concurrent_duplicates_apply_once(SqliteFile::create().url()).await;
