@@ -38,7 +38,8 @@ mod tests;
 pub use error::{Result, StateError};
 pub use model::{
     ApplyOutcome, CaptureRow, CaptureStatus, CapturedStep, ChangeInput, DocumentChange,
-    DocumentKey, DocumentState, EventTenant, EvidenceCounts, FeedbackRow, FreshnessView, Primer,
-    ProcessedEvent, Pruned, ScopeChange, ScopeGeneration, SourceEvent, TraceRow,
+    DocumentKey, DocumentState, EventTenant, EvidenceCounts, FeedbackRow, FreshnessView,
+    OutOfOrderDocument, Primer, ProcessedEvent, Pruned, ScopeChange, ScopeGeneration, SourceEvent,
+    TraceRow,
 };
 pub use store::{StateBackend, StateStore};

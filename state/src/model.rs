@@ -8,6 +8,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use kyro_core::ledger::EventOrder;
 use kyro_core::planner::PacketStatus;
 
 use crate::StateError;
@@ -108,8 +109,8 @@ pub struct DocumentKey {
     pub doc_id: String,
 }
 
-/// What a change says about one document. It replaces the stored facts as a whole: a `None`
-/// here clears the stored value.
+/// What a change says about one document. The stored facts only move forward: they are merged
+/// with these by `kyro_core::ledger::merge`, so a late event never rolls them back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DocumentChange {
     /// The document.
@@ -255,6 +256,23 @@ pub struct CapturedStep {
     pub sequence: i64,
     /// The step.
     pub row: CaptureRow,
+    /// How many of a change's documents arrived out of order (0 for retrieves): their stored
+    /// facts were kept ([`StateStore::out_of_order_documents`](crate::StateStore) lists them).
+    pub documents_out_of_order: u64,
+}
+
+/// A document whose facts a change carried out of order: older than the stored facts, or not
+/// provably newer than a stored deletion. The stored facts were kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutOfOrderDocument {
+    /// The generation of the change that carried the late facts.
+    pub generation: u64,
+    /// The document and the facts the change carried.
+    pub change: DocumentChange,
+    /// How they compared with the stored facts.
+    pub order: EventOrder,
+    /// When the change was accepted, in Unix milliseconds.
+    pub recorded_at_ms: i64,
 }
 
 /// What a strict retrieve checks, read from one consistent snapshot.

@@ -144,6 +144,11 @@ fn migrator() -> Migrator {
             "change events keyed by tenant",
             include_str!("../migrations/0004_tenant_events.sql"),
         ),
+        migration(
+            5,
+            "document facts only move forward",
+            include_str!("../migrations/0005_document_order.sql"),
+        ),
     ]);
     // A name of our own, so a database shared with another sqlx application keeps both
     // histories apart.

@@ -11,12 +11,14 @@
 
 mod capture;
 mod change;
+mod document;
 mod evidence;
 #[cfg(test)]
 mod tests;
 
 pub(crate) use capture::CaptureLog;
 pub(crate) use change::ChangeBatch;
+pub(crate) use document::order_from_columns;
 pub(crate) use evidence::{FeedbackInsert, PRUNE_CHUNK_ROWS, PruneChunk, Seed, TraceBatch};
 
 use crate::Result;

@@ -7,15 +7,17 @@
 use std::collections::HashMap;
 
 use crate::error::{limit_to_i64, to_u64};
+use crate::plan::order_from_columns;
 use crate::sql::{
     COUNT_EVIDENCE, SELECT_ALL_SCOPES, SELECT_EVENTS_UPTO, SELECT_FEEDBACK, SELECT_FEEDBACK_SINCE,
-    SELECT_GENERATION, SELECT_RECENT_CAPTURE, SELECT_RECENT_EVENTS, SELECT_RECENT_TRACES,
-    SELECT_TRACE, freshness_lookup,
+    SELECT_GENERATION, SELECT_OUT_OF_ORDER, SELECT_RECENT_CAPTURE, SELECT_RECENT_EVENTS,
+    SELECT_RECENT_TRACES, SELECT_TRACE, freshness_lookup,
 };
 use crate::statement::{Column, Param, Query, Row, Statement};
 use crate::{
-    CaptureRow, CapturedStep, DocumentKey, DocumentState, EventTenant, EvidenceCounts, FeedbackRow,
-    FreshnessView, Primer, ProcessedEvent, Result, ScopeGeneration, StateError, TraceRow,
+    CaptureRow, CapturedStep, DocumentChange, DocumentKey, DocumentState, EventTenant,
+    EvidenceCounts, FeedbackRow, FreshnessView, OutOfOrderDocument, Primer, ProcessedEvent, Result,
+    ScopeGeneration, StateError, TraceRow,
 };
 
 /// Keys and documents per freshness lookup: far below both backends' bind parameter limits.
@@ -58,6 +60,20 @@ const CAPTURE_COLUMNS: &[Column] = &[
     Column::Text,
     Column::Text,
     Column::Text,
+    Column::Int,
+];
+const OUT_OF_ORDER_COLUMNS: &[Column] = &[
+    Column::Int,
+    Column::Text,
+    Column::Text,
+    Column::Text,
+    Column::Text,
+    Column::NullableText,
+    Column::NullableText,
+    Column::NullableInt,
+    Column::Int,
+    Column::NullableInt,
+    Column::Int,
 ];
 
 /// The lookups of a freshness read: the generation with the first chunk of keys and
@@ -273,9 +289,40 @@ pub(crate) fn decode_capture(rows: Vec<Row>) -> Result<Vec<CapturedStep>> {
                 request: row.text(7)?,
                 body: row.text(8)?,
             },
+            documents_out_of_order: to_u64("documents_out_of_order", row.int(9)?)?,
         });
     }
     Ok(steps)
+}
+
+pub(crate) fn out_of_order_query(limit: usize) -> Query<'static> {
+    Statement::new(SELECT_OUT_OF_ORDER, vec![Param::int(limit_to_i64(limit))])
+        .returning(OUT_OF_ORDER_COLUMNS)
+}
+
+pub(crate) fn decode_out_of_order(rows: Vec<Row>) -> Result<Vec<OutOfOrderDocument>> {
+    let mut documents = Vec::with_capacity(rows.len());
+    for mut row in rows {
+        let order = order_from_columns(&row.text(4)?, row.optional_text(5)?.as_deref())?;
+        let watermark = row.optional_int(7)?.map(|value| to_u64("watermark", value)).transpose()?;
+        documents.push(OutOfOrderDocument {
+            generation: to_u64("generation", row.int(0)?)?,
+            change: DocumentChange {
+                key: DocumentKey {
+                    tenant_id: row.text(1)?,
+                    namespace: row.text(2)?,
+                    doc_id: row.text(3)?,
+                },
+                revision: row.optional_text(6)?,
+                watermark,
+                tombstone: row.int(8)? != 0,
+                event_timestamp_ms: row.optional_int(9)?,
+            },
+            order,
+            recorded_at_ms: row.int(10)?,
+        });
+    }
+    Ok(documents)
 }
 
 pub(crate) fn evidence_counts_query() -> Query<'static> {

@@ -37,6 +37,14 @@ pub(crate) const UPSERT_DOCUMENTS_SUFFIX: &str = " ON CONFLICT (tenant_id, names
      watermark = excluded.watermark, tombstone = excluded.tombstone, \
      event_timestamp_ms = excluded.event_timestamp_ms";
 
+pub(crate) const INSERT_OUT_OF_ORDER: &str = "INSERT INTO kyro_document_out_of_order \
+     (generation, tenant_id, namespace, doc_id, event_order, evidence, revision, watermark, \
+     tombstone, event_timestamp_ms, recorded_at_ms) VALUES ";
+pub(crate) const SELECT_OUT_OF_ORDER: &str = "SELECT generation, tenant_id, namespace, doc_id, \
+     event_order, evidence, revision, watermark, tombstone, event_timestamp_ms, recorded_at_ms \
+     FROM kyro_document_out_of_order ORDER BY generation DESC, tenant_id, namespace, doc_id \
+     LIMIT $1";
+
 pub(crate) const INSERT_TRACES: &str =
     "INSERT INTO kyro_trace (trace_id, tenant_id, created_at_ms, body) VALUES ";
 pub(crate) const INSERT_TRACES_SUFFIX: &str =
@@ -47,13 +55,13 @@ pub(crate) const SELECT_RECENT_TRACES: &str = "SELECT trace_id, tenant_id, creat
      FROM kyro_trace ORDER BY created_at_ms DESC, trace_id DESC LIMIT $1";
 
 pub(crate) const INSERT_CAPTURE_ROWS: &str = "INSERT INTO kyro_capture_step (step_id, sequence, \
-     captured_at_ms, tenant_id, step_type, pre_generation, generation, status, request, body) \
-     VALUES ";
+     captured_at_ms, tenant_id, step_type, pre_generation, generation, status, request, body, \
+     documents_out_of_order) VALUES ";
 pub(crate) const SELECT_LAST_CAPTURE_SEQUENCE: &str =
     "SELECT COALESCE(MAX(sequence), 0) FROM kyro_capture_step";
 pub(crate) const SELECT_RECENT_CAPTURE: &str = "SELECT sequence, captured_at_ms, tenant_id, \
-     step_type, pre_generation, generation, status, request, body FROM kyro_capture_step \
-     ORDER BY sequence DESC LIMIT $1";
+     step_type, pre_generation, generation, status, request, body, documents_out_of_order \
+     FROM kyro_capture_step ORDER BY sequence DESC LIMIT $1";
 
 pub(crate) const INSERT_FEEDBACK: &str = "INSERT INTO kyro_feedback \
      (feedback_id, trace_id, tenant_id, signal, item_ids, comment, received_at_ms, trace_known) \
@@ -98,6 +106,16 @@ pub(crate) fn processed_events_lookup(n_events: usize) -> String {
          WHERE ",
     );
     push_row_matches(&mut sql, &["tenant_key", "source_event_id"], 1, n_events);
+    sql
+}
+
+/// `SELECT` of the stored facts of `n_documents` documents, three placeholders each.
+pub(crate) fn document_lookup(n_documents: usize) -> String {
+    let mut sql = String::from(
+        "SELECT tenant_id, namespace, doc_id, generation, revision, watermark, tombstone, \
+         event_timestamp_ms FROM kyro_document_state WHERE ",
+    );
+    push_row_matches(&mut sql, &["tenant_id", "namespace", "doc_id"], 1, n_documents);
     sql
 }
 

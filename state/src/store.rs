@@ -12,7 +12,7 @@ use crate::read::{self, freshness_queries, freshness_view};
 use crate::statement::{Column, Query, Row, Statement};
 use crate::{
     ApplyOutcome, CapturedStep, ChangeInput, DocumentKey, EvidenceCounts, FeedbackRow,
-    FreshnessView, Primer, ProcessedEvent, Result, StateError, TraceRow,
+    FreshnessView, OutOfOrderDocument, Primer, ProcessedEvent, Result, StateError, TraceRow,
 };
 
 /// The durable state store shared by every request path of the host.
@@ -279,6 +279,17 @@ impl StateStore {
     pub async fn recent_capture(&self, limit: usize) -> Result<Vec<CapturedStep>> {
         let query = read::recent_capture_query(limit);
         read::decode_capture(self.read_one("read the replay capture", query).await?)
+    }
+
+    /// The `limit` most recent documents whose facts a change carried out of order, newest
+    /// change first.
+    ///
+    /// # Errors
+    ///
+    /// The database failed or holds corrupt values.
+    pub async fn out_of_order_documents(&self, limit: usize) -> Result<Vec<OutOfOrderDocument>> {
+        let query = read::out_of_order_query(limit);
+        read::decode_out_of_order(self.read_one("read out-of-order documents", query).await?)
     }
 
     /// How much evidence is stored.

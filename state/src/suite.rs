@@ -13,6 +13,7 @@ pub mod crash;
 pub mod evidence;
 pub mod idempotency;
 pub mod ledger;
+pub mod order;
 
 use std::path::{Path, PathBuf};
 

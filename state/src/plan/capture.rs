@@ -16,6 +16,8 @@ pub(super) struct CaptureInsert<'a> {
     pub(super) pre_generation: u64,
     pub(super) generation: u64,
     pub(super) status: CaptureStatus,
+    /// How many of a change's documents arrived out of order.
+    pub(super) documents_out_of_order: u64,
 }
 
 impl<'a> CaptureInsert<'a> {
@@ -26,6 +28,7 @@ impl<'a> CaptureInsert<'a> {
             pre_generation: row.pre_generation,
             generation: row.generation,
             status: row.status,
+            documents_out_of_order: 0,
         }
     }
 }
@@ -82,13 +85,14 @@ pub(super) fn capture_statements<'a>(
             capture_log.next_sequence(),
             to_i64("pre_generation", capture.pre_generation)?,
             to_i64("generation", capture.generation)?,
+            to_i64("documents_out_of_order", capture.documents_out_of_order)?,
         ));
     }
     let mut statements = multi_row(
         &columns,
         CAPTURE_ROWS_PER_STATEMENT,
-        (INSERT_CAPTURE_ROWS, 10, ""),
-        |&(capture, sequence, pre_generation, generation), params| {
+        (INSERT_CAPTURE_ROWS, 11, ""),
+        |&(capture, sequence, pre_generation, generation, documents_out_of_order), params| {
             let row = capture.row;
             params.extend([
                 Param::owned_text(uuid::Uuid::new_v4().simple().to_string()),
@@ -101,6 +105,7 @@ pub(super) fn capture_statements<'a>(
                 Param::text(capture.status.as_str()),
                 Param::text(&row.request),
                 Param::text(&row.body),
+                Param::int(documents_out_of_order),
             ]);
         },
     );

@@ -9,17 +9,19 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
+use kyro_core::planner::DocumentFacts;
+
 use super::capture::{CaptureInsert, CaptureLog, capture_statements};
+use super::document::{self, Documents};
 use super::{Planned, Write, single_int};
 use crate::error::{to_i64, to_u64};
 use crate::sql::{
-    INSERT_PROCESSED_EVENTS, LOCK_GENERATION, SET_GENERATION, UPSERT_DOCUMENTS,
-    UPSERT_DOCUMENTS_SUFFIX, UPSERT_SCOPES, UPSERT_SCOPES_SUFFIX, processed_events_lookup,
+    INSERT_PROCESSED_EVENTS, LOCK_GENERATION, SET_GENERATION, UPSERT_SCOPES, UPSERT_SCOPES_SUFFIX,
+    processed_events_lookup,
 };
 use crate::statement::{Column, Param, Query, Row, Statement, multi_row};
 use crate::{
-    ApplyOutcome, CaptureStatus, ChangeInput, DocumentChange, DocumentKey, EventTenant, Result,
-    SourceEvent,
+    ApplyOutcome, CaptureStatus, ChangeInput, DocumentKey, EventTenant, Result, SourceEvent,
 };
 
 /// Rows per multi-row statement and keys per lookup. Both backends cap bind parameters per
@@ -27,7 +29,6 @@ use crate::{
 /// enough for the per-connection statement cache.
 const EVENT_ROWS_PER_STATEMENT: usize = 200;
 const SCOPE_ROWS_PER_STATEMENT: usize = 200;
-const DOCUMENT_ROWS_PER_STATEMENT: usize = 100;
 const EVENTS_PER_LOOKUP: usize = 500;
 
 /// A batch of changes to apply in one transaction.
@@ -51,11 +52,7 @@ impl Write for ChangeBatch {
 
     fn reads(&self) -> Result<Vec<Query<'_>>> {
         // Range checks first: nothing runs when any change is out of range.
-        for change in &self.changes {
-            for document in &change.documents {
-                DocumentRow::new(document, 0)?;
-            }
-        }
+        document::check_ranges(&self.changes)?;
         // The lock first, so the dedupe lookups see every event committed before this batch.
         let mut reads = vec![Statement::new(LOCK_GENERATION, Vec::new()).returning(&[Column::Int])];
         let events = source_events(&self.changes);
@@ -72,38 +69,47 @@ impl Write for ChangeBatch {
                 Column::Text,
             ]));
         }
+        // The stored facts of the batch's documents, under the same lock.
+        reads.extend(document::lookups(&self.changes));
         Ok(reads)
     }
 
     fn plan(&self, rows: Vec<Vec<Row>>) -> Result<Planned<'_, Self::Output>> {
         let mut rows = rows.into_iter();
         let base = to_u64("generation", single_int(rows.next(), "generation")?)?;
+        let n_event_lookups = source_events(&self.changes).len().div_ceil(EVENTS_PER_LOOKUP);
         let mut known = HashMap::new();
-        for mut row in rows.flatten() {
+        for mut row in rows.by_ref().take(n_event_lookups).flatten() {
             let event = SourceEvent::new(EventTenant::from_key(&row.text(0)?)?, row.text(1)?);
             known.insert(event, (to_u64("generation", row.int(2)?)?, row.text(3)?));
         }
-        plan_changes(&self.changes, base, known, &self.capture_log)
+        debug_assert_eq!(rows.len(), document::n_lookups(&self.changes));
+        let stored = document::decode_stored(rows.flatten())?;
+        plan_changes(&self.changes, base, known, stored, &self.capture_log)
     }
 }
 
-/// Decides a batch from the generation before it (`base`) and the events already processed
-/// (`known`: event to original generation and fingerprint): each change's outcome, and the
-/// statements that record the applied ones (the generation, new events, each scope and
-/// document once with its latest change) and every change's capture step.
+/// Decides a batch from the generation before it (`base`), the events already processed
+/// (`known`: event to original generation and fingerprint) and the stored facts of its
+/// documents: each change's outcome, and the statements that record the applied ones (the
+/// generation, new events, each scope once with its latest change, each document once with
+/// its facts moved forward, the documents whose facts arrived out of order) and every
+/// change's capture step.
 pub(super) fn plan_changes<'a>(
     changes: &'a [ChangeInput],
     base: u64,
     known: HashMap<SourceEvent, (u64, String)>,
+    stored: HashMap<DocumentKey, DocumentFacts>,
     capture_log: &CaptureLog,
 ) -> Result<Planned<'a, Vec<ApplyOutcome>>> {
-    let decided = Decided::new(changes, base, known)?;
+    let decided = Decided::new(changes, base, known, stored)?;
     let mut statements = Vec::new();
     if decided.generation > base {
         let value = to_i64("generation", decided.generation)?;
         statements.push(Statement::new(SET_GENERATION, vec![Param::int(value)]));
     }
     statements.extend(decided.ledger_statements());
+    statements.extend(decided.documents.statements()?);
     statements.extend(capture_statements(&decided.captures, capture_log)?);
     Ok(Planned { statements, output: decided.outcomes })
 }
@@ -119,8 +125,8 @@ struct Decided<'a> {
     /// `scope_key` to `(generation, acknowledged_at_ms, change_trigger)` of its latest change,
     /// in key order, so concurrent appliers touch rows in the same order.
     scopes: BTreeMap<&'a str, (i64, i64, &'a str)>,
-    /// Each document's facts from its latest change, in key order.
-    documents: BTreeMap<&'a DocumentKey, DocumentRow<'a>>,
+    /// The documents' facts, moved forward change by change.
+    documents: Documents<'a>,
     captures: Vec<CaptureInsert<'a>>,
 }
 
@@ -130,13 +136,14 @@ impl<'a> Decided<'a> {
         changes: &'a [ChangeInput],
         base: u64,
         mut known: HashMap<SourceEvent, (u64, String)>,
+        stored: HashMap<DocumentKey, DocumentFacts>,
     ) -> Result<Self> {
         let mut decided = Self {
             outcomes: Vec::with_capacity(changes.len()),
             generation: base,
             new_events: Vec::new(),
             scopes: BTreeMap::new(),
-            documents: BTreeMap::new(),
+            documents: Documents::new(stored),
             captures: Vec::new(),
         };
         for change in changes {
@@ -150,11 +157,13 @@ impl<'a> Decided<'a> {
                     ApplyOutcome::Applied { generation: decided.generation }
                 }
             };
+            let mut documents_out_of_order = 0;
             if let ApplyOutcome::Applied { generation } = outcome {
                 if let Some(event) = &change.source_event {
                     known.insert(event.clone(), (generation, change.fingerprint.clone()));
                 }
-                decided.record(change, to_i64("generation", generation)?)?;
+                decided.record(change, to_i64("generation", generation)?);
+                documents_out_of_order = decided.documents.apply(change, generation);
             }
             if let Some(capture) = &change.capture {
                 // A change applied at `g` saw `g - 1`; a replay saw the batch's generation so
@@ -170,6 +179,7 @@ impl<'a> Decided<'a> {
                     pre_generation,
                     generation: outcome.generation(),
                     status: CaptureStatus::from(outcome),
+                    documents_out_of_order,
                 });
             }
             decided.outcomes.push(outcome);
@@ -177,8 +187,8 @@ impl<'a> Decided<'a> {
         Ok(decided)
     }
 
-    /// Records what an applied change writes: its event, scopes and documents.
-    fn record(&mut self, change: &'a ChangeInput, generation: i64) -> Result<()> {
+    /// Records what an applied change writes besides its documents: its event and scopes.
+    fn record(&mut self, change: &'a ChangeInput, generation: i64) {
         if let Some(event) = &change.source_event {
             let tenant_key = event.tenant.to_key();
             self.new_events.push((
@@ -193,13 +203,9 @@ impl<'a> Decided<'a> {
             self.scopes
                 .insert(&scope_change.key, (generation, change.now_ms, &scope_change.trigger));
         }
-        for document in &change.documents {
-            self.documents.insert(&document.key, DocumentRow::new(document, generation)?);
-        }
-        Ok(())
     }
 
-    /// The multi-row statements of the new events, scopes and documents.
+    /// The multi-row statements of the new events and scopes.
     fn ledger_statements(&self) -> Vec<Statement<'a>> {
         let mut statements = multi_row(
             &self.new_events,
@@ -230,56 +236,7 @@ impl<'a> Decided<'a> {
                 ]);
             },
         ));
-        let documents: Vec<_> = self.documents.values().cloned().collect();
-        statements.extend(multi_row(
-            &documents,
-            DOCUMENT_ROWS_PER_STATEMENT,
-            (UPSERT_DOCUMENTS, 8, UPSERT_DOCUMENTS_SUFFIX),
-            DocumentRow::bind,
-        ));
         statements
-    }
-}
-
-/// A document's facts ready to bind: unsigned values range-checked, the flag as 0/1.
-#[derive(Debug, Clone)]
-struct DocumentRow<'a> {
-    key: &'a DocumentKey,
-    generation: i64,
-    revision: Option<&'a str>,
-    watermark: Option<i64>,
-    tombstone: i64,
-    event_timestamp_ms: Option<i64>,
-}
-
-impl<'a> DocumentRow<'a> {
-    fn new(document: &'a DocumentChange, generation: i64) -> Result<Self> {
-        let watermark = match document.watermark {
-            Some(watermark) => Some(to_i64("watermark", watermark)?),
-            None => None,
-        };
-        Ok(Self {
-            key: &document.key,
-            generation,
-            revision: document.revision.as_deref(),
-            watermark,
-            tombstone: i64::from(document.tombstone),
-            event_timestamp_ms: document.event_timestamp_ms,
-        })
-    }
-
-    /// Binds the eight columns of `UPSERT_DOCUMENTS`, in order.
-    fn bind(row: &Self, params: &mut Vec<Param<'a>>) {
-        params.extend([
-            Param::text(&row.key.tenant_id),
-            Param::text(&row.key.namespace),
-            Param::text(&row.key.doc_id),
-            Param::int(row.generation),
-            Param::optional_text(row.revision),
-            Param::Int(row.watermark),
-            Param::int(row.tombstone),
-            Param::Int(row.event_timestamp_ms),
-        ]);
     }
 }
 

@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use kyro_core::planner::DocumentFacts;
+
 use super::capture::CaptureLog;
 use super::change::plan_changes;
 use super::{ChangeBatch, Write};
@@ -91,7 +93,8 @@ fn a_batch_gets_dense_generations_and_recognizes_replays_and_conflicts() {
         change(None, "", &["all", "tenant:acme"]),
     ];
     let planned =
-        plan_changes(&changes, 10, known(&[("e-0", 3, "fp")]), &CaptureLog::new(0)).expect("plan");
+        plan_changes(&changes, 10, known(&[("e-0", 3, "fp")]), HashMap::new(), &CaptureLog::new(0))
+            .expect("plan");
     assert_eq!(
         planned.output,
         [
@@ -119,37 +122,60 @@ fn replays_write_only_their_capture_steps() {
     let mut replay = change(Some("e-0"), "fp", &["all"]);
     replay.capture = Some(capture());
     let log = CaptureLog::new(41);
-    let planned = plan_changes(std::slice::from_ref(&replay), 7, known(&[("e-0", 3, "fp")]), &log)
-        .expect("plan");
+    let planned = plan_changes(
+        std::slice::from_ref(&replay),
+        7,
+        known(&[("e-0", 3, "fp")]),
+        HashMap::new(),
+        &log,
+    )
+    .expect("plan");
     assert_eq!(planned.output, [ApplyOutcome::Replayed { generation: 3 }]);
     let statements: Vec<String> = planned.statements.iter().map(describe).collect();
     // Sequence 42, answered at the original generation 3 from the current 7, as `replayed`.
     assert_eq!(
         statements,
         [
-            "INSERT INTO kyro_capture_step [<id>, 42, 1000, acme, change_event, 7, 3, replayed, {}, {}]"
+            "INSERT INTO kyro_capture_step [<id>, 42, 1000, acme, change_event, 7, 3, replayed, {}, {}, 0]"
         ]
     );
 }
 
+/// Stored facts newer than a change's are kept, the late document is recorded, and its
+/// capture step counts it; a document changed twice in one batch merges in order.
 #[test]
-fn a_document_changed_twice_is_written_once_with_its_latest_facts() {
-    let mut first = change(Some("e-1"), "fp", &[]);
-    first.documents = vec![document("doc-1", "1", Some(5)), document("doc-2", "1", None)];
-    let mut second = change(Some("e-2"), "fp", &[]);
-    second.documents = vec![document("doc-1", "2", None)];
-    second.capture = Some(capture());
-    let changes = [first, second];
-    let planned = plan_changes(&changes, 0, HashMap::new(), &CaptureLog::new(0)).expect("plan");
+fn late_document_facts_are_kept_back_and_recorded() {
+    let stored = HashMap::from([(
+        document("doc-1", "10", None).key,
+        DocumentFacts {
+            generation: 3,
+            revision: Some("10".to_owned()),
+            watermark: Some(50),
+            tombstone: false,
+            event_timestamp_ms: None,
+        },
+    )]);
+    let mut late = change(Some("e-1"), "fp", &[]);
+    late.documents = vec![document("doc-1", "5", Some(60)), document("doc-2", "1", None)];
+    late.capture = Some(capture());
+    let mut newer = change(Some("e-2"), "fp", &[]);
+    newer.documents = vec![document("doc-2", "2", None)];
+    let changes = [late, newer];
+    let planned =
+        plan_changes(&changes, 3, HashMap::new(), stored, &CaptureLog::new(0)).expect("plan");
     let statements: Vec<String> = planned.statements.iter().map(describe).collect();
     assert_eq!(
         statements,
         [
-            "UPDATE kyro_generation SET [2]",
-            "INSERT INTO kyro_processed_event [tenant:acme, e-1, 1, fp, 1000, tenant:acme, e-2, 2, fp, 1000]",
-            "INSERT INTO kyro_document_state [acme, support, doc-1, 2, 2, null, 0, null, \
-             acme, support, doc-2, 1, 1, null, 0, null]",
-            "INSERT INTO kyro_capture_step [<id>, 1, 1000, acme, change_event, 1, 2, accepted, {}, {}]",
+            "UPDATE kyro_generation SET [5]",
+            "INSERT INTO kyro_processed_event [tenant:acme, e-1, 4, fp, 1000, tenant:acme, e-2, 5, fp, 1000]",
+            // Revision 10 stays (only the larger watermark is taken); doc-2, changed twice,
+            // moved to revision 2 of the later change.
+            "INSERT INTO kyro_document_state [acme, support, doc-1, 3, 10, 60, 0, null, \
+             acme, support, doc-2, 5, 2, null, 0, null]",
+            "INSERT INTO kyro_document_out_of_order [4, acme, support, doc-1, out_of_order, \
+             revision, 5, 60, 0, null, 1000]",
+            "INSERT INTO kyro_capture_step [<id>, 1, 1000, acme, change_event, 3, 4, accepted, {}, {}, 1]",
         ]
     );
 }
@@ -162,7 +188,7 @@ fn a_bounded_capture_is_trimmed_in_the_same_transaction() {
     }
     let log = CaptureLog::new(10);
     log.bound(5);
-    let planned = plan_changes(&changes, 0, HashMap::new(), &log).expect("plan");
+    let planned = plan_changes(&changes, 0, HashMap::new(), HashMap::new(), &log).expect("plan");
     let last = planned.statements.last().map(describe);
     // Sequences 11 and 12 were added: everything through 7 is beyond the bound, and at most
     // twice the two added go now.

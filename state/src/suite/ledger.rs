@@ -194,14 +194,15 @@ pub async fn document_state_tracks_latest_facts(url: &str) {
     assert_eq!(
         view.documents,
         vec![
-            // The latest change replaces the facts as a whole.
+            // The newer change (by watermark) moves the facts forward: its revision and
+            // tombstone, and a timestamp that never goes back.
             DocumentState {
                 key: doc_1,
                 generation: 2,
                 revision: None,
                 watermark: Some(11),
                 tombstone: true,
-                event_timestamp_ms: None,
+                event_timestamp_ms: Some(1_000),
             },
             DocumentState {
                 key: doc_2,

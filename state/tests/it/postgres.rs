@@ -120,6 +120,16 @@ async fn document_state_tracks_latest_facts() {
 }
 
 #[tokio::test]
+async fn document_facts_only_move_forward() {
+    suite::order::document_facts_only_move_forward(&TestDatabase::new().await.url).await;
+}
+
+#[tokio::test]
+async fn arrival_order_never_undoes_a_deletion() {
+    suite::order::arrival_order_never_undoes_a_deletion(&TestDatabase::new().await.url).await;
+}
+
+#[tokio::test]
 async fn duplicates_within_one_change_are_recorded_once() {
     suite::ledger::duplicates_within_one_change_are_recorded_once(&TestDatabase::new().await.url)
         .await;

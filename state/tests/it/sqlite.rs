@@ -39,6 +39,16 @@ async fn document_state_tracks_latest_facts() {
 }
 
 #[tokio::test]
+async fn document_facts_only_move_forward() {
+    suite::order::document_facts_only_move_forward(SqliteFile::create().url()).await;
+}
+
+#[tokio::test]
+async fn arrival_order_never_undoes_a_deletion() {
+    suite::order::arrival_order_never_undoes_a_deletion(SqliteFile::create().url()).await;
+}
+
+#[tokio::test]
 async fn duplicates_within_one_change_are_recorded_once() {
     suite::ledger::duplicates_within_one_change_are_recorded_once(SqliteFile::create().url()).await;
 }
