@@ -142,7 +142,8 @@ async fn prune_evidence_forever(runtime: &Runtime) {
             )
             .await;
         match pruned {
-            Ok(pruned) if pruned.traces + pruned.feedback + pruned.capture_steps > 0 => {
+            // `None`: another host sharing the state holds the pruner's lock and runs the pass.
+            Ok(Some(pruned)) if pruned.traces + pruned.feedback + pruned.capture_steps > 0 => {
                 tracing::info!(
                     traces = pruned.traces,
                     feedback = pruned.feedback,

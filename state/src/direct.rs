@@ -132,6 +132,26 @@ impl Direct {
         answer.await.map_err(|_| StateError::Closed)?
     }
 
+    /// Takes the pruner's lock: an exclusive lock on `<database>-pruner` next to the file, held
+    /// while the returned file is open, or `None` when another store (in this process or
+    /// another) holds it. A process that dies releases it.
+    pub(crate) fn try_lock_pruner(&self) -> Result<Option<std::fs::File>> {
+        let file_error = |source| StateError::File { operation: "take the pruner lock", source };
+        let mut path = self.path.clone().into_os_string();
+        path.push("-pruner");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(file_error)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(file)),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(source)) => Err(file_error(source)),
+        }
+    }
+
     /// Stops the writer thread once its queue is drained and closes the idle readers; later
     /// calls fail with [`StateError::Closed`].
     pub(crate) fn close(&self) {

@@ -109,6 +109,15 @@ pub enum StateError {
         /// The store's generation.
         generation: u64,
     },
+    /// A file next to the SQLite database (the pruner's lock file) could not be used.
+    #[error("failed to {operation} next to the sqlite state store")]
+    File {
+        /// What was being done, as a verb phrase.
+        operation: &'static str,
+        /// The system's error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The store was closed, or its SQLite writer thread stopped.
     #[error("the state store is closed")]
     Closed,
@@ -148,7 +157,7 @@ impl StateError {
             },
             Self::Database { backend, source, .. } => classify(*backend, source),
             Self::Sqlite { source, .. } => classify_sqlite(source),
-            Self::Closed => ErrorKind::Unavailable,
+            Self::Closed | Self::File { .. } => ErrorKind::Unavailable,
             Self::OutOfRange { .. } | Self::DuplicateTrace { .. } | Self::NotFresh { .. } => {
                 ErrorKind::InvalidRequest
             }

@@ -149,6 +149,11 @@ fn migrator() -> Migrator {
             "document facts only move forward",
             include_str!("../migrations/0005_document_order.sql"),
         ),
+        migration(
+            6,
+            "capture sequences across hosts",
+            include_str!("../migrations/0006_capture_counter.sql"),
+        ),
     ]);
     // A name of our own, so a database shared with another sqlx application keeps both
     // histories apart.

@@ -16,7 +16,7 @@ mod evidence;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use capture::CaptureLog;
+pub(crate) use capture::CaptureBound;
 pub(crate) use change::ChangeBatch;
 pub(crate) use document::order_from_columns;
 pub(crate) use evidence::{FeedbackInsert, PRUNE_CHUNK_ROWS, PruneChunk, Seed, TraceBatch};

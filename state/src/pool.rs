@@ -3,6 +3,7 @@
 //! health); SQLite's serving paths and writes go through `direct`.
 
 use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, AssertSqlSafe, Row as _};
 
 use crate::plan::Write;
@@ -79,8 +80,55 @@ impl Pool {
         Ok(rows)
     }
 
+    /// PostgreSQL only: takes the session-level advisory lock `key` on a connection of its
+    /// own, held until [`AdvisoryLock::release`], or returns `None` when another session holds
+    /// it. A host that dies releases it with its session.
+    pub(crate) async fn try_advisory_lock(&self, key: i64) -> Result<Option<AdvisoryLock>> {
+        let db_error = |source| self.error("take the pruner lock", source);
+        let mut conn = self.pool.acquire().await.map_err(db_error)?;
+        let locked: bool = sqlx::query("SELECT pg_try_advisory_lock($1)")
+            .bind(key)
+            .fetch_one(&mut *conn)
+            .await
+            .and_then(|row| row.try_get(0))
+            .map_err(db_error)?;
+        Ok(locked.then_some(AdvisoryLock { conn: Some(conn), key }))
+    }
+
     pub(crate) fn error(&self, operation: &'static str, source: sqlx::Error) -> StateError {
         StateError::Database { backend: self.backend, operation, source }
+    }
+}
+
+/// A PostgreSQL session-level advisory lock, held by the connection that took it.
+pub(crate) struct AdvisoryLock {
+    conn: Option<PoolConnection<Any>>,
+    key: i64,
+}
+
+impl AdvisoryLock {
+    /// Unlocks, and returns the connection to the pool; if unlocking fails, the connection is
+    /// closed instead, which releases the lock with its session.
+    pub(crate) async fn release(mut self) {
+        if let Some(mut conn) = self.conn.take() {
+            let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(self.key)
+                .execute(&mut *conn)
+                .await;
+            if unlocked.is_err() {
+                conn.close_on_drop();
+            }
+        }
+    }
+}
+
+impl Drop for AdvisoryLock {
+    /// Not released (a cancelled or failed pass): the connection must not go back to the pool
+    /// still holding the lock, so it is closed, which releases it.
+    fn drop(&mut self) {
+        if let Some(conn) = &mut self.conn {
+            conn.close_on_drop();
+        }
     }
 }
 

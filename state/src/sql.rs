@@ -57,6 +57,10 @@ pub(crate) const SELECT_RECENT_TRACES: &str = "SELECT trace_id, tenant_id, creat
 pub(crate) const INSERT_CAPTURE_ROWS: &str = "INSERT INTO kyro_capture_step (step_id, sequence, \
      captured_at_ms, tenant_id, step_type, pre_generation, generation, status, request, body, \
      documents_out_of_order) VALUES ";
+/// Allocates `$1` capture sequences and returns the last: the row lock it takes is held until
+/// commit, so a later transaction's sequences are larger and it commits later.
+pub(crate) const ADVANCE_CAPTURE_COUNTER: &str =
+    "UPDATE kyro_capture_counter SET value = value + $1 WHERE id = 1 RETURNING value";
 pub(crate) const SELECT_LAST_CAPTURE_SEQUENCE: &str =
     "SELECT COALESCE(MAX(sequence), 0) FROM kyro_capture_step";
 pub(crate) const SELECT_RECENT_CAPTURE: &str = "SELECT sequence, captured_at_ms, tenant_id, \

@@ -2,14 +2,13 @@
 //! `read`) and hands them to the driver that serves it (`pool` or `direct`).
 
 use std::fmt;
-use std::sync::Arc;
 
 use crate::direct::Direct;
 use crate::open::{backend_of, open_postgres, open_sqlite, url_scheme};
-use crate::plan::{CaptureLog, ChangeBatch, FeedbackInsert, Seed, TraceBatch, Write};
+use crate::plan::{CaptureBound, ChangeBatch, FeedbackInsert, Seed, TraceBatch, Write};
 use crate::pool::Pool;
 use crate::read::{self, freshness_queries, freshness_view};
-use crate::statement::{Column, Query, Row, Statement};
+use crate::statement::{Query, Row};
 use crate::{
     ApplyOutcome, CapturedStep, ChangeInput, DocumentKey, EvidenceCounts, FeedbackRow,
     FreshnessView, OutOfOrderDocument, Primer, ProcessedEvent, Result, StateError, TraceRow,
@@ -23,9 +22,8 @@ pub struct StateStore {
     /// Where the store lives, without credentials: the SQLite file path, or PostgreSQL
     /// `host:port/database`. Used in `Debug`.
     location: String,
-    /// The capture sequences this host allocates (seeded from the largest stored one) and the
-    /// capture's bound.
-    pub(crate) capture_log: Arc<CaptureLog>,
+    /// How many steps the capture keeps; every write of capture steps trims to it.
+    pub(crate) capture_bound: CaptureBound,
     /// SQLite only: the direct connections its serving paths and writes use.
     pub(crate) direct: Option<Direct>,
 }
@@ -78,29 +76,19 @@ impl StateStore {
                     source,
                 })?;
                 let pool = Pool { pool: opened.pool, backend: StateBackend::Sqlite };
-                Self::with_pool(pool, opened.location, Some(direct)).await
+                Ok(Self::with_pool(pool, opened.location, Some(direct)))
             }
             Some(StateBackend::Postgres) => {
                 let (pool, location) = open_postgres(url).await?;
                 let pool = Pool { pool, backend: StateBackend::Postgres };
-                Self::with_pool(pool, location, None).await
+                Ok(Self::with_pool(pool, location, None))
             }
             None => Err(StateError::UnsupportedUrl { scheme: url_scheme(url).map(str::to_owned) }),
         }
     }
 
-    async fn with_pool(pool: Pool, location: String, direct: Option<Direct>) -> Result<Self> {
-        let query = Statement::new(crate::sql::SELECT_LAST_CAPTURE_SEQUENCE, Vec::new())
-            .returning(&[Column::Int]);
-        let rows = pool.read("read the capture sequence", vec![query]).await?;
-        let last_sequence = crate::plan::single_int(rows.into_iter().next(), "capture sequence")?;
-        let capture_log = Arc::new(CaptureLog::new(last_sequence));
-        Ok(Self { pool, location, capture_log, direct })
-    }
-
-    /// The backend this store runs on.
-    pub fn backend(&self) -> StateBackend {
-        self.pool.backend
+    fn with_pool(pool: Pool, location: String, direct: Option<Direct>) -> Self {
+        Self { pool, location, capture_bound: CaptureBound::default(), direct }
     }
 
     /// Applies one change in a single durable transaction: dedupes its event id, allocates the
@@ -114,7 +102,7 @@ impl StateStore {
     ///
     /// A watermark above `i64::MAX` ([`StateError::OutOfRange`], checked before anything is
     /// written), or the database failed; then nothing was applied.
-    pub async fn apply_change(&self, change: &ChangeInput) -> Result<ApplyOutcome> {
+    pub(crate) async fn apply_change(&self, change: &ChangeInput) -> Result<ApplyOutcome> {
         let outcomes = self.apply_changes(std::slice::from_ref(change)).await?;
         outcomes.first().copied().ok_or(StateError::Closed)
     }
@@ -127,7 +115,7 @@ impl StateStore {
     ///
     /// As [`StateStore::apply_change`]; nothing of the batch was applied.
     pub async fn apply_changes(&self, changes: &[ChangeInput]) -> Result<Vec<ApplyOutcome>> {
-        self.write(ChangeBatch::new(changes.to_vec(), Arc::clone(&self.capture_log))).await
+        self.write(ChangeBatch::new(changes.to_vec(), self.capture_bound.max_steps())).await
     }
 
     /// Reads what a strict retrieve checks, from one consistent snapshot: the current
@@ -171,7 +159,7 @@ impl StateStore {
     /// # Errors
     ///
     /// The database failed or holds corrupt values.
-    pub async fn primer(&self, limit: usize) -> Result<Primer> {
+    pub(crate) async fn primer(&self, limit: usize) -> Result<Primer> {
         read::decode_primer(self.read("read the primer", read::primer_queries(limit)).await?)
     }
 
@@ -219,7 +207,7 @@ impl StateStore {
     ///
     /// The database failed; nothing of the batch was stored.
     pub async fn put_traces(&self, traces: &[TraceRow]) -> Result<Vec<Result<()>>> {
-        self.write(TraceBatch::new(traces.to_vec(), Arc::clone(&self.capture_log))).await
+        self.write(TraceBatch::new(traces.to_vec(), self.capture_bound.max_steps())).await
     }
 
     /// Reads one trace by id.

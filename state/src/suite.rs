@@ -11,6 +11,7 @@ pub mod batch;
 pub mod concurrency;
 pub mod crash;
 pub mod evidence;
+pub mod hosts;
 pub mod idempotency;
 pub mod ledger;
 pub mod order;

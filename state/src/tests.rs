@@ -29,7 +29,7 @@ async fn racing_opens_of_a_new_file_all_succeed() {
 async fn every_pooled_connection_is_durable() {
     let database = SqliteFile::create();
     let store = StateStore::open(database.url()).await.expect("open");
-    assert_eq!(store.backend(), StateBackend::Sqlite);
+    assert_eq!(store.pool.backend, StateBackend::Sqlite);
     // Hold several connections at once so the check covers more than the first one.
     let mut connections = Vec::new();
     for _ in 0..3 {

@@ -3,9 +3,10 @@
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
+use super::single_int;
 use crate::error::{limit_to_i64, to_i64};
-use crate::sql::{INSERT_CAPTURE_ROWS, TRIM_CAPTURE_THROUGH};
-use crate::statement::{Param, Statement, multi_row};
+use crate::sql::{ADVANCE_CAPTURE_COUNTER, INSERT_CAPTURE_ROWS, TRIM_CAPTURE_THROUGH};
+use crate::statement::{Column, Param, Query, Row, Statement, multi_row};
 use crate::{CaptureRow, CaptureStatus, Result};
 
 const CAPTURE_ROWS_PER_STATEMENT: usize = 100;
@@ -33,56 +34,66 @@ impl<'a> CaptureInsert<'a> {
     }
 }
 
-/// The capture's sequence counter and its bound.
+/// The capture's bound: how many steps it keeps at most, 0 for no bound.
 #[derive(Debug, Default)]
-pub(crate) struct CaptureLog {
-    /// The last sequence this host allocated.
-    sequence: AtomicI64,
-    /// How many steps the capture keeps at most; 0 for no bound.
-    max_steps: AtomicI64,
-}
+pub(crate) struct CaptureBound(AtomicI64);
 
-impl CaptureLog {
-    /// A log whose last allocated sequence is `last_sequence`, with no bound yet.
-    pub(crate) fn new(last_sequence: i64) -> Self {
-        Self { sequence: AtomicI64::new(last_sequence), max_steps: AtomicI64::new(0) }
-    }
-
+impl CaptureBound {
     /// Bounds the capture to its newest `max_steps` steps; 0 removes the bound.
-    pub(crate) fn bound(&self, max_steps: usize) {
-        self.max_steps.store(limit_to_i64(max_steps), Ordering::Relaxed);
+    pub(crate) fn set(&self, max_steps: usize) {
+        self.0.store(limit_to_i64(max_steps), Ordering::Relaxed);
     }
 
-    /// Allocates the next capture sequence.
-    fn next_sequence(&self) -> i64 {
-        self.sequence.fetch_add(1, Ordering::Relaxed) + 1
-    }
-
-    /// After `n_added` steps: the sequence through which steps are beyond the bound, and how
-    /// many of them to delete now (twice the batch, so a backlog shrinks), or `None`.
-    fn trim_window(&self, n_added: usize) -> Option<(i64, i64)> {
-        let max_steps = self.max_steps.load(Ordering::Relaxed);
-        if n_added == 0 || max_steps <= 0 {
-            return None;
-        }
-        let through = self.sequence.load(Ordering::Relaxed).saturating_sub(max_steps);
-        (through > 0).then_some((through, limit_to_i64(n_added.saturating_mul(2))))
+    pub(crate) fn max_steps(&self) -> i64 {
+        self.0.load(Ordering::Relaxed)
     }
 }
 
-/// Inserts `captures` in order with new sequences, then deletes the oldest steps beyond the
-/// bound, at most twice as many as were added, in the same transaction: the capture stays at
-/// its bound under any write load (a backlog shrinks by one batch's worth per batch) without a
-/// transaction and a sync of its own.
+/// The query that allocates `n_steps` sequences from the database's counter, or `None` when a
+/// write adds no capture step (and takes no lock for it).
+pub(super) fn allocate(n_steps: usize) -> Option<Query<'static>> {
+    (n_steps > 0).then(|| {
+        Statement::new(ADVANCE_CAPTURE_COUNTER, vec![Param::int(limit_to_i64(n_steps))])
+            .returning(&[Column::Int])
+    })
+}
+
+/// The sequences a write allocated with [`allocate`], from the counter's new value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Sequences {
+    /// The first allocated sequence.
+    pub(super) first: i64,
+    /// The last allocated sequence: the capture's newest once the write commits.
+    pub(super) last: i64,
+}
+
+impl Sequences {
+    /// The `n_steps` sequences ending at the counter's new value, read from the rows of
+    /// [`allocate`]'s query (none when nothing was allocated).
+    pub(super) fn allocated(rows: Option<Vec<Row>>, n_steps: usize) -> Result<Self> {
+        if n_steps == 0 {
+            return Ok(Self { first: 1, last: 0 });
+        }
+        let last = single_int(rows, "capture counter")?;
+        Ok(Self { first: last - limit_to_i64(n_steps) + 1, last })
+    }
+}
+
+/// Inserts `captures` in order with the allocated sequences, then deletes the oldest steps
+/// beyond the bound (`max_steps`, 0 for none), at most twice as many as were added, in the
+/// same transaction: the capture stays at its bound under any write load (a backlog shrinks by
+/// one batch's worth per batch) without a transaction and a sync of its own.
 pub(super) fn capture_statements<'a>(
     captures: &[CaptureInsert<'a>],
-    capture_log: &CaptureLog,
+    sequences: Sequences,
+    max_steps: i64,
 ) -> Result<Vec<Statement<'a>>> {
     let mut columns = Vec::with_capacity(captures.len());
-    for capture in captures {
+    for (capture, sequence) in captures.iter().zip(sequences.first..) {
+        debug_assert!(sequence <= sequences.last, "more steps than allocated sequences");
         columns.push((
             capture,
-            capture_log.next_sequence(),
+            sequence,
             to_i64("pre_generation", capture.pre_generation)?,
             to_i64("generation", capture.generation)?,
             to_i64("documents_out_of_order", capture.documents_out_of_order)?,
@@ -109,7 +120,9 @@ pub(super) fn capture_statements<'a>(
             ]);
         },
     );
-    if let Some((through, limit)) = capture_log.trim_window(captures.len()) {
+    let through = sequences.last.saturating_sub(max_steps);
+    if !captures.is_empty() && max_steps > 0 && through > 0 {
+        let limit = limit_to_i64(captures.len().saturating_mul(2));
         statements.push(Statement::new(
             TRIM_CAPTURE_THROUGH,
             vec![Param::int(through), Param::int(limit)],

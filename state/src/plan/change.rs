@@ -7,11 +7,10 @@
 //! never reused and ordered as committed.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
 
 use kyro_core::planner::DocumentFacts;
 
-use super::capture::{CaptureInsert, CaptureLog, capture_statements};
+use super::capture::{self, CaptureInsert, Sequences, capture_statements};
 use super::document::{self, Documents};
 use super::{Planned, Write, single_int};
 use crate::error::{to_i64, to_u64};
@@ -34,13 +33,30 @@ const EVENTS_PER_LOOKUP: usize = 500;
 /// A batch of changes to apply in one transaction.
 pub(crate) struct ChangeBatch {
     changes: Vec<ChangeInput>,
-    capture_log: Arc<CaptureLog>,
+    /// The capture's bound (0 for none).
+    max_capture_steps: i64,
 }
 
 impl ChangeBatch {
-    pub(crate) fn new(changes: Vec<ChangeInput>, capture_log: Arc<CaptureLog>) -> Self {
-        Self { changes, capture_log }
+    pub(crate) fn new(changes: Vec<ChangeInput>, max_capture_steps: i64) -> Self {
+        Self { changes, max_capture_steps }
     }
+
+    fn n_captures(&self) -> usize {
+        self.changes.iter().filter(|change| change.capture.is_some()).count()
+    }
+}
+
+/// What a batch's transaction read, under the generation lock, before it decides.
+pub(super) struct BatchReads {
+    /// The generation before the batch.
+    pub(super) base: u64,
+    /// The batch's events already processed: original generation and fingerprint.
+    pub(super) known: HashMap<SourceEvent, (u64, String)>,
+    /// The stored facts of the batch's documents.
+    pub(super) stored: HashMap<DocumentKey, DocumentFacts>,
+    /// The capture sequences allocated for the batch's capture steps.
+    pub(super) sequences: Sequences,
 }
 
 impl Write for ChangeBatch {
@@ -71,6 +87,8 @@ impl Write for ChangeBatch {
         }
         // The stored facts of the batch's documents, under the same lock.
         reads.extend(document::lookups(&self.changes));
+        // Capture sequences last: the counter's lock is always taken after the generation's.
+        reads.extend(capture::allocate(self.n_captures()));
         Ok(reads)
     }
 
@@ -83,26 +101,26 @@ impl Write for ChangeBatch {
             let event = SourceEvent::new(EventTenant::from_key(&row.text(0)?)?, row.text(1)?);
             known.insert(event, (to_u64("generation", row.int(2)?)?, row.text(3)?));
         }
-        debug_assert_eq!(rows.len(), document::n_lookups(&self.changes));
-        let stored = document::decode_stored(rows.flatten())?;
-        plan_changes(&self.changes, base, known, stored, &self.capture_log)
+        let stored = document::decode_stored(
+            rows.by_ref().take(document::n_lookups(&self.changes)).flatten(),
+        )?;
+        let sequences = Sequences::allocated(rows.next(), self.n_captures())?;
+        let read = BatchReads { base, known, stored, sequences };
+        plan_changes(&self.changes, read, self.max_capture_steps)
     }
 }
 
-/// Decides a batch from the generation before it (`base`), the events already processed
-/// (`known`: event to original generation and fingerprint) and the stored facts of its
-/// documents: each change's outcome, and the statements that record the applied ones (the
-/// generation, new events, each scope once with its latest change, each document once with
-/// its facts moved forward, the documents whose facts arrived out of order) and every
-/// change's capture step.
-pub(super) fn plan_changes<'a>(
-    changes: &'a [ChangeInput],
-    base: u64,
-    known: HashMap<SourceEvent, (u64, String)>,
-    stored: HashMap<DocumentKey, DocumentFacts>,
-    capture_log: &CaptureLog,
-) -> Result<Planned<'a, Vec<ApplyOutcome>>> {
-    let decided = Decided::new(changes, base, known, stored)?;
+/// Decides a batch from what its transaction read: each change's outcome, and the
+/// statements that record the applied ones (the generation, new events, each scope once with
+/// its latest change, each document once with its facts moved forward, the documents whose
+/// facts arrived out of order) and every change's capture step.
+pub(super) fn plan_changes(
+    changes: &[ChangeInput],
+    read: BatchReads,
+    max_capture_steps: i64,
+) -> Result<Planned<'_, Vec<ApplyOutcome>>> {
+    let base = read.base;
+    let decided = Decided::new(changes, base, read.known, read.stored)?;
     let mut statements = Vec::new();
     if decided.generation > base {
         let value = to_i64("generation", decided.generation)?;
@@ -110,7 +128,7 @@ pub(super) fn plan_changes<'a>(
     }
     statements.extend(decided.ledger_statements());
     statements.extend(decided.documents.statements()?);
-    statements.extend(capture_statements(&decided.captures, capture_log)?);
+    statements.extend(capture_statements(&decided.captures, read.sequences, max_capture_steps)?);
     Ok(Planned { statements, output: decided.outcomes })
 }
 

@@ -2,9 +2,8 @@
 //! and seeding a fresh ledger from a primer.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
-use super::capture::{CaptureInsert, CaptureLog, capture_statements};
+use super::capture::{self, CaptureInsert, Sequences, capture_statements};
 use super::{Planned, Write, single_int};
 use crate::error::{limit_to_i64, to_i64, to_u64};
 use crate::sql::{
@@ -24,12 +23,17 @@ pub(crate) const PRUNE_CHUNK_ROWS: usize = 100;
 /// Traces to store in one transaction, each with its capture step.
 pub(crate) struct TraceBatch {
     traces: Vec<TraceRow>,
-    capture_log: Arc<CaptureLog>,
+    /// The capture's bound (0 for none).
+    max_capture_steps: i64,
 }
 
 impl TraceBatch {
-    pub(crate) fn new(traces: Vec<TraceRow>, capture_log: Arc<CaptureLog>) -> Self {
-        Self { traces, capture_log }
+    pub(crate) fn new(traces: Vec<TraceRow>, max_capture_steps: i64) -> Self {
+        Self { traces, max_capture_steps }
+    }
+
+    fn n_captures(&self) -> usize {
+        self.traces.iter().filter(|trace| trace.capture.is_some()).count()
     }
 }
 
@@ -56,16 +60,24 @@ impl Write for TraceBatch {
                 ]);
             },
         );
-        Ok(inserts.into_iter().map(|insert| insert.returning(&[Column::Text])).collect())
+        let mut reads: Vec<Query<'_>> =
+            inserts.into_iter().map(|insert| insert.returning(&[Column::Text])).collect();
+        // A sequence for every capture step: a duplicate trace's stays unused, a gap.
+        reads.extend(capture::allocate(self.n_captures()));
+        Ok(reads)
     }
 
     /// Each trace's outcome, and the capture steps of those stored: only the first of several
     /// traces with one new id was stored.
     fn plan(&self, rows: Vec<Vec<Row>>) -> Result<Planned<'_, Self::Output>> {
+        let n_captures = self.n_captures();
+        let mut rows = rows.into_iter();
+        let n_inserts = rows.len() - usize::from(n_captures > 0);
         let mut inserted = HashSet::with_capacity(self.traces.len());
-        for mut row in rows.into_iter().flatten() {
+        for mut row in rows.by_ref().take(n_inserts).flatten() {
             inserted.insert(row.text(0)?);
         }
+        let sequences = Sequences::allocated(rows.next(), n_captures)?;
         let mut outcomes = Vec::with_capacity(self.traces.len());
         let mut captures = Vec::with_capacity(self.traces.len());
         for trace in &self.traces {
@@ -76,7 +88,7 @@ impl Write for TraceBatch {
                 outcomes.push(Err(StateError::DuplicateTrace { trace_id: trace.trace_id.clone() }));
             }
         }
-        let statements = capture_statements(&captures, &self.capture_log)?;
+        let statements = capture_statements(&captures, sequences, self.max_capture_steps)?;
         Ok(Planned { statements, output: outcomes })
     }
 }

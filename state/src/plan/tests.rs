@@ -2,12 +2,11 @@
 //! hands to either driver.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use kyro_core::planner::DocumentFacts;
 
-use super::capture::CaptureLog;
-use super::change::plan_changes;
+use super::capture::Sequences;
+use super::change::{BatchReads, plan_changes};
 use super::{ChangeBatch, Write};
 use crate::statement::{Param, Statement};
 use crate::{
@@ -73,6 +72,17 @@ fn describe(statement: &Statement<'_>) -> String {
     format!("{} [{}]", words.join(" "), params.join(", "))
 }
 
+/// What a batch read: the generation before it, the events already processed, no stored
+/// document facts, and capture sequences from `first_sequence` on.
+fn read(base: u64, known: HashMap<SourceEvent, (u64, String)>, first_sequence: i64) -> BatchReads {
+    BatchReads {
+        base,
+        known,
+        stored: HashMap::new(),
+        sequences: Sequences { first: first_sequence, last: first_sequence + 9 },
+    }
+}
+
 fn known(entries: &[(&str, u64, &str)]) -> HashMap<SourceEvent, (u64, String)> {
     let acme = || EventTenant::Tenant("acme".to_owned());
     entries
@@ -92,9 +102,7 @@ fn a_batch_gets_dense_generations_and_recognizes_replays_and_conflicts() {
         change(Some("e-1"), "fp", &["tenant:other"]),
         change(None, "", &["all", "tenant:acme"]),
     ];
-    let planned =
-        plan_changes(&changes, 10, known(&[("e-0", 3, "fp")]), HashMap::new(), &CaptureLog::new(0))
-            .expect("plan");
+    let planned = plan_changes(&changes, read(10, known(&[("e-0", 3, "fp")]), 1), 0).expect("plan");
     assert_eq!(
         planned.output,
         [
@@ -121,15 +129,9 @@ fn a_batch_gets_dense_generations_and_recognizes_replays_and_conflicts() {
 fn replays_write_only_their_capture_steps() {
     let mut replay = change(Some("e-0"), "fp", &["all"]);
     replay.capture = Some(capture());
-    let log = CaptureLog::new(41);
-    let planned = plan_changes(
-        std::slice::from_ref(&replay),
-        7,
-        known(&[("e-0", 3, "fp")]),
-        HashMap::new(),
-        &log,
-    )
-    .expect("plan");
+    let planned =
+        plan_changes(std::slice::from_ref(&replay), read(7, known(&[("e-0", 3, "fp")]), 42), 0)
+            .expect("plan");
     assert_eq!(planned.output, [ApplyOutcome::Replayed { generation: 3 }]);
     let statements: Vec<String> = planned.statements.iter().map(describe).collect();
     // Sequence 42, answered at the original generation 3 from the current 7, as `replayed`.
@@ -161,8 +163,8 @@ fn late_document_facts_are_kept_back_and_recorded() {
     let mut newer = change(Some("e-2"), "fp", &[]);
     newer.documents = vec![document("doc-2", "2", None)];
     let changes = [late, newer];
-    let planned =
-        plan_changes(&changes, 3, HashMap::new(), stored, &CaptureLog::new(0)).expect("plan");
+    let planned = plan_changes(&changes, BatchReads { stored, ..read(3, HashMap::new(), 1) }, 0)
+        .expect("plan");
     let statements: Vec<String> = planned.statements.iter().map(describe).collect();
     assert_eq!(
         statements,
@@ -186,9 +188,10 @@ fn a_bounded_capture_is_trimmed_in_the_same_transaction() {
     for change in &mut changes {
         change.capture = Some(capture());
     }
-    let log = CaptureLog::new(10);
-    log.bound(5);
-    let planned = plan_changes(&changes, 0, HashMap::new(), HashMap::new(), &log).expect("plan");
+    let sequences = Sequences { first: 11, last: 12 };
+    let planned =
+        plan_changes(&changes, BatchReads { sequences, ..read(0, HashMap::new(), 11) }, 5)
+            .expect("plan");
     let last = planned.statements.last().map(describe);
     // Sequences 11 and 12 were added: everything through 7 is beyond the bound, and at most
     // twice the two added go now.
@@ -199,7 +202,7 @@ fn a_bounded_capture_is_trimmed_in_the_same_transaction() {
 fn an_out_of_range_watermark_fails_before_anything_runs() {
     let mut out_of_range = change(Some("e-1"), "fp", &["all"]);
     out_of_range.documents = vec![document("doc-1", "1", Some(u64::MAX))];
-    let batch = ChangeBatch::new(vec![out_of_range], Arc::new(CaptureLog::new(0)));
+    let batch = ChangeBatch::new(vec![out_of_range], 0);
     let error = batch.reads().expect_err("u64::MAX does not fit a BIGINT");
     assert!(matches!(error, StateError::OutOfRange { field: "watermark", .. }), "{error:?}");
 }

@@ -45,8 +45,12 @@ pub async fn traces_round_trip(url: &str) {
     );
 
     // Strictly older than the cutoff: t-1 (1000) goes, t-2 (2000) stays.
-    assert_eq!(store.prune_traces(2_000).await.expect("prune"), 1);
-    assert_eq!(store.prune_traces(2_000).await.expect("prune again"), 0);
+    let prune_traces = async || {
+        let pruned = store.prune_evidence(2_000, 0, 0, 0).await.expect("prune");
+        pruned.expect("no other pruner").traces
+    };
+    assert_eq!(prune_traces().await, 1);
+    assert_eq!(prune_traces().await, 0);
     assert_eq!(
         store.recent_traces(usize::MAX).await.expect("recent"),
         vec![traces[2].clone(), traces[1].clone()]
@@ -96,7 +100,7 @@ pub async fn traces_are_stored_in_batches(url: &str) {
 
 /// An `acme` trace with an empty body created at `at_ms`, with a retrieve's capture step taken
 /// at the same time when `captured`.
-fn trace_at(trace_id: String, at_ms: i64, captured: bool) -> TraceRow {
+pub(super) fn trace_at(trace_id: String, at_ms: i64, captured: bool) -> TraceRow {
     TraceRow {
         trace_id,
         tenant_id: "acme".to_owned(),
@@ -211,7 +215,7 @@ pub async fn retention_prunes_old_evidence_and_caps_the_capture(url: &str) {
             .expect("feedback");
     }
     // Traces before 200, feedback before 100, capture before 100, and at most 3 steps.
-    let pruned = store.prune_evidence(200, 100, 100, 3).await.expect("prune");
+    let pruned = store.prune_evidence(200, 100, 100, 3).await.expect("prune").expect("the lock");
     assert_eq!((pruned.traces, pruned.feedback, pruned.capture_steps), (2, 1, 3));
     assert_eq!(captured_times(&store).await, [300, 400, 500]);
     let counts = store.evidence_counts().await.expect("counts");
@@ -231,7 +235,8 @@ pub async fn retention_deletes_across_chunks(url: &str) {
         store.put_traces(batch).await.expect("put");
     }
     // Every trace but the newest 100, the capture before 50, and at most 20 steps.
-    let pruned = store.prune_evidence(n_rows - 100, 0, 50, 20).await.expect("prune");
+    let pruned =
+        store.prune_evidence(n_rows - 100, 0, 50, 20).await.expect("prune").expect("the lock");
     assert_eq!(
         (pruned.traces, pruned.capture_steps),
         ((n_rows - 100) as u64, (n_rows - 20) as u64)
@@ -239,7 +244,11 @@ pub async fn retention_deletes_across_chunks(url: &str) {
     let counts = store.evidence_counts().await.expect("counts");
     assert_eq!((counts.traces, counts.capture_steps), (100, 20));
     assert_eq!(captured_times(&store).await, ((n_rows - 20)..n_rows).collect::<Vec<_>>());
-    let again = store.prune_evidence(n_rows - 100, 0, 50, 20).await.expect("prune again");
+    let again = store
+        .prune_evidence(n_rows - 100, 0, 50, 20)
+        .await
+        .expect("prune again")
+        .expect("the lock");
     assert_eq!((again.traces, again.feedback, again.capture_steps), (0, 0, 0));
     store.close().await;
 }

@@ -139,6 +139,22 @@ async fn acknowledged_change_is_visible_to_another_instance() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capture_sequences_follow_commit_order_across_stores() {
+    suite::hosts::capture_sequences_follow_commit_order_across_stores(SqliteFile::create().url())
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_pruner_at_a_time() {
+    suite::hosts::one_pruner_at_a_time(SqliteFile::create().url()).await;
+}
+
+#[tokio::test]
+async fn a_closed_pruner_releases_its_lock() {
+    suite::hosts::a_closed_pruner_releases_its_lock(SqliteFile::create().url()).await;
+}
+
 #[tokio::test]
 async fn traces_round_trip() {
     suite::evidence::traces_round_trip(SqliteFile::create().url()).await;
