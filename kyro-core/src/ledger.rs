@@ -56,8 +56,9 @@ pub enum EventOrder {
     /// The same version as the stored facts: a deletion of it is kept, watermarks and
     /// timestamps take the larger value.
     Same(Evidence),
-    /// Older than the stored facts: an out-of-order event. The stored facts are kept; only a
-    /// larger watermark or timestamp is taken.
+    /// Older than the stored facts: an out-of-order event. The stored version is kept; only a
+    /// larger watermark or timestamp is taken (and then the facts carry the change's
+    /// generation).
     OutOfOrder(Evidence),
     /// The stored facts are a deletion and nothing but arrival order says the change is newer:
     /// the tombstone is kept. Recorded as out of order, since it may be a late event from
@@ -97,7 +98,17 @@ pub fn merge(stored: Option<&DocumentFacts>, incoming: &DocumentFacts) -> Merged
     let (ordering, evidence) = compare(incoming, stored);
     let watermark = stored.watermark.max(incoming.watermark);
     let event_timestamp_ms = stored.event_timestamp_ms.max(incoming.event_timestamp_ms);
-    let kept = || DocumentFacts { watermark, event_timestamp_ms, ..stored.clone() };
+    // A late change leaves the stored version in place; if it still raised the watermark or
+    // the timestamp, the facts changed and are the late change's, so that readers comparing
+    // generations see that they moved.
+    let kept = || {
+        let facts = DocumentFacts { watermark, event_timestamp_ms, ..stored.clone() };
+        if facts == *stored {
+            facts
+        } else {
+            DocumentFacts { generation: incoming.generation, ..facts }
+        }
+    };
     match (ordering, evidence) {
         (Ordering::Greater, Evidence::Arrival) if stored.tombstone => {
             Merged { facts: kept(), order: EventOrder::UnprovenAfterDeletion }

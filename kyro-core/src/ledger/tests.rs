@@ -85,6 +85,11 @@ fn facts_only_move_forward() {
             facts(2, Some("def"), None, false, None),
         ),
         (
+            "a late change with a larger watermark raises it, under its generation",
+            Some(facts(1, Some("10"), Some(100), false, None)),
+            facts(2, Some("5"), Some(120), false, None),
+        ),
+        (
             "a write-through ACK with an older watermark",
             Some(facts(1, None, Some(100), false, None)),
             facts(2, None, Some(90), false, None),
@@ -157,10 +162,15 @@ fn invariants_hold_over_a_grid() {
             }
             if merged.order.is_out_of_order() {
                 assert_eq!(
-                    (&facts.revision, facts.tombstone, facts.generation),
-                    (&stored.revision, stored.tombstone, stored.generation),
+                    (&facts.revision, facts.tombstone),
+                    (&stored.revision, stored.tombstone),
                     "{context}"
                 );
+                // The generation moves only with the facts.
+                let moved = (facts.watermark, facts.event_timestamp_ms)
+                    != (stored.watermark, stored.event_timestamp_ms);
+                let generation = if moved { incoming.generation } else { stored.generation };
+                assert_eq!(facts.generation, generation, "{context}");
             }
             // Merging the same facts again changes nothing but, at most, the generation.
             let again = merge(Some(facts), &DocumentFacts { generation: 3, ..facts.clone() });

@@ -171,9 +171,9 @@ fn late_document_facts_are_kept_back_and_recorded() {
         [
             "UPDATE kyro_generation SET [5]",
             "INSERT INTO kyro_processed_event [tenant:acme, e-1, 4, fp, 1000, tenant:acme, e-2, 5, fp, 1000]",
-            // Revision 10 stays (only the larger watermark is taken); doc-2, changed twice,
-            // moved to revision 2 of the later change.
-            "INSERT INTO kyro_document_state [acme, support, doc-1, 3, 10, 60, 0, null, \
+            // Revision 10 stays; the larger watermark is taken, under the late change's
+            // generation. doc-2, changed twice, moved to revision 2 of the later change.
+            "INSERT INTO kyro_document_state [acme, support, doc-1, 4, 10, 60, 0, null, \
              acme, support, doc-2, 5, 2, null, 0, null]",
             "INSERT INTO kyro_document_out_of_order [4, acme, support, doc-1, out_of_order, \
              revision, 5, 60, 0, null, 1000]",

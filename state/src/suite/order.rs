@@ -32,8 +32,8 @@ pub async fn document_facts_only_move_forward(url: &str) {
         with_document("e-3", document_change(&revised, Some("10"), Some(100), false)),
     ];
     store.apply_changes(&changes).await.expect("apply");
-    // An upsert at revision 5 after 10, in a later transaction, keeps 10 and the larger
-    // watermark.
+    // An upsert at revision 5 after 10, in a later transaction, keeps 10 and takes the larger
+    // watermark, under its own generation since the facts moved.
     store
         .apply_change(&with_document("e-4", document_change(&revised, Some("5"), Some(120), false)))
         .await
@@ -46,7 +46,7 @@ pub async fn document_facts_only_move_forward(url: &str) {
     let facts = facts_of(&store, &revised).await;
     assert_eq!(
         (facts.revision.as_deref(), facts.watermark, facts.generation),
-        (Some("10"), Some(120), 3)
+        (Some("10"), Some(120), 4)
     );
 
     let late = store.out_of_order_documents(10).await.expect("out of order");
