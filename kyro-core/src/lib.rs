@@ -14,6 +14,7 @@ pub mod document;
 pub mod error;
 pub mod filter;
 pub mod freshness;
+pub mod ledger;
 pub mod limits;
 pub mod planner;
 pub mod replay;

@@ -12,6 +12,5 @@ pub mod config;
 mod evidence;
 mod http;
 mod runtime;
-pub mod state;
 pub mod stores;
 mod wire;

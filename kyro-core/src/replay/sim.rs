@@ -126,20 +126,21 @@ impl SimState {
                     self.scopes.insert(key.clone(), self.generation);
                 }
                 for document in documents {
-                    self.documents.insert(
-                        (
-                            document.tenant_id.clone(),
-                            document.namespace.clone(),
-                            document.doc_id.clone(),
-                        ),
-                        DocumentFacts {
-                            generation: self.generation,
-                            revision: document.revision.clone(),
-                            watermark: document.watermark,
-                            tombstone: document.tombstone,
-                            event_timestamp_ms: document.event_timestamp_ms,
-                        },
+                    let key = (
+                        document.tenant_id.clone(),
+                        document.namespace.clone(),
+                        document.doc_id.clone(),
                     );
+                    let incoming = DocumentFacts {
+                        generation: self.generation,
+                        revision: document.revision.clone(),
+                        watermark: document.watermark,
+                        tombstone: document.tombstone,
+                        event_timestamp_ms: document.event_timestamp_ms,
+                    };
+                    // The same merge the state store applies: facts only move forward.
+                    let merged = crate::ledger::merge(self.documents.get(&key), &incoming);
+                    self.documents.insert(key, merged.facts);
                 }
                 self.cache.invalidate(invalidation, self.generation);
                 record.generation = self.generation;

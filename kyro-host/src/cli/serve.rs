@@ -8,10 +8,11 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 
+use kyro_state::StateStore;
+
 use crate::config::ValidatedConfig;
 use crate::runtime::Runtime;
 use crate::runtime::session::Session;
-use crate::state::StateStore;
 use crate::stores::register_all;
 
 /// Builds the runtime from a configuration file: validation first, then IO.
@@ -143,7 +144,8 @@ async fn prune_evidence_forever(runtime: &Runtime) {
             )
             .await;
         match pruned {
-            Ok(pruned) if pruned.traces + pruned.feedback + pruned.capture_steps > 0 => {
+            // `None`: another host sharing the state holds the pruner's lock and runs the pass.
+            Ok(Some(pruned)) if pruned.traces + pruned.feedback + pruned.capture_steps > 0 => {
                 tracing::info!(
                     traces = pruned.traces,
                     feedback = pruned.feedback,

@@ -12,12 +12,12 @@ use crate::runtime::evidence::Evidence;
 use crate::runtime::now_ms;
 use crate::runtime::principal::Principal;
 use crate::runtime::session::Session;
-use crate::state::{Primer, ProcessedEvent, ScopeGeneration};
 use crate::wire::change::parse_timestamp;
 use crate::wire::replay::{
     CaptureExport, CaptureStep, CapturedRequest, ProcessedEventDto, ReplayPrimer, ReplayRecordDto,
     ScopeGenerationDto, StepPlanDto,
 };
+use kyro_state::{EventTenant, Primer, ProcessedEvent, ScopeGeneration};
 
 /// Checks a primer's limits and consistency and converts it to the state store's primer.
 ///
@@ -64,6 +64,7 @@ pub(crate) fn primer_to_state(primer: &ReplayPrimer) -> RuntimeResult<Primer> {
             )));
         }
         processed_events.push(ProcessedEvent {
+            tenant: EventTenant::from(event.tenant_id.as_deref()),
             source_event_id: event.source_event_id.clone(),
             generation: event.original_generation,
             fingerprint: event.event_fingerprint.clone().unwrap_or_default(),
@@ -208,7 +209,7 @@ pub(crate) async fn export(
 /// before any of them changed those scopes, and the change events processed by then.
 async fn primer_before(
     session: &Session,
-    first: Option<&crate::state::CapturedStep>,
+    first: Option<&kyro_state::CapturedStep>,
     primer_scopes: BTreeMap<String, ScopeGenerationDto>,
 ) -> RuntimeResult<ReplayPrimer> {
     let start_generation = match first {
@@ -233,6 +234,10 @@ async fn primer_before(
         processed_change_events: processed
             .into_iter()
             .map(|event| ProcessedEventDto {
+                tenant_id: match event.tenant {
+                    EventTenant::Tenant(tenant_id) => Some(tenant_id),
+                    EventTenant::Global => None,
+                },
                 source_event_id: event.source_event_id,
                 original_generation: event.generation,
                 event_fingerprint: Some(event.fingerprint),
@@ -244,14 +249,13 @@ async fn primer_before(
 
 fn exported_step(
     index: usize,
-    step: &crate::state::CapturedStep,
+    step: &kyro_state::CapturedStep,
     body: CaptureBody,
     scopes: Vec<ScopeGenerationDto>,
 ) -> RuntimeResult<CaptureStep> {
     let step_type = serde_json::from_value(serde_json::Value::String(step.row.step_type.clone()))
         .map_err(|_| RuntimeError::evidence_unhealthy(Evidence::Capture))?;
-    let status = serde_json::from_value(serde_json::Value::String(step.row.status.clone()))
-        .map_err(|_| RuntimeError::evidence_unhealthy(Evidence::Capture))?;
+    let status = crate::runtime::capture::step_status(step.row.status);
     let record = ReplayRecord {
         step_index: index as u64,
         label: body.label.clone(),

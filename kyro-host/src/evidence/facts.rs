@@ -9,8 +9,8 @@ use crate::runtime::Runtime;
 use crate::runtime::error::RuntimeResult;
 use crate::runtime::evidence::Evidence;
 use crate::runtime::session::Session;
-use crate::state::{FeedbackRow, TraceRow};
 use crate::wire::trace::ContextTrace;
+use kyro_state::{FeedbackRow, TraceRow};
 
 /// One stored trace, read back.
 pub(crate) struct TraceView {

@@ -16,8 +16,8 @@ use crate::runtime::evidence::Evidence;
 use crate::runtime::principal::Principal;
 use crate::runtime::session::Session;
 use crate::runtime::{Runtime, now_ms};
-use crate::state::FeedbackRow;
 use crate::wire::evidence::BundleRequest;
+use kyro_state::FeedbackRow;
 
 /// The serving stores' certification, for reports.
 pub(crate) fn certification(runtime: &Runtime) -> Value {

@@ -17,8 +17,8 @@ use crate::runtime::feedback::trace_for;
 use crate::runtime::principal::Principal;
 use crate::runtime::session::Session;
 use crate::runtime::{Runtime, now_ms};
-use crate::state::CapturedStep;
 use crate::wire::evidence::RootCauseRequest;
+use kyro_state::CapturedStep;
 
 /// A capture step as reports show it: no request, and no label unless its tenant is visible.
 pub(crate) fn step_summary(step: &CapturedStep, visible: bool) -> Value {
@@ -28,7 +28,7 @@ pub(crate) fn step_summary(step: &CapturedStep, visible: bool) -> Value {
     json!({
         "sequence": step.sequence,
         "step_type": step.row.step_type,
-        "status": step.row.status,
+        "status": step.row.status.as_str(),
         "generation": step.row.generation,
         "captured_at": kyro_core::time::rfc3339_millis(step.row.captured_at_ms),
         "label": if visible { label } else { "redacted".to_owned() },

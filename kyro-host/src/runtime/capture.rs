@@ -6,7 +6,7 @@ use kyro_core::planner::Invalidation;
 use kyro_core::replay::{DocumentPlan, Observed, StepPlan, StepType};
 use serde::{Deserialize, Serialize};
 
-use crate::state::{CaptureRow, ChangeInput};
+use kyro_state::{CaptureRow, CaptureStatus, ChangeInput};
 
 /// What a step read of one scope key before it ran.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +54,7 @@ pub(crate) fn retrieve_capture(
     plan: StepPlan,
     observed: Observed,
     seen: &[ScopeSeen],
-    (generation, status): (u64, &str),
+    (generation, status): (u64, CaptureStatus),
     now_ms: i64,
 ) -> CaptureRow {
     capture_row(step, plan, Some(observed), seen, generation, (generation, status), now_ms)
@@ -66,7 +66,7 @@ fn capture_row(
     observed: Option<Observed>,
     seen: &[ScopeSeen],
     pre_generation: u64,
-    (generation, status): (u64, &str),
+    (generation, status): (u64, CaptureStatus),
     now_ms: i64,
 ) -> CaptureRow {
     let body = CaptureBody {
@@ -86,7 +86,7 @@ fn capture_row(
         captured_at_ms: now_ms,
         pre_generation,
         generation,
-        status: status.to_owned(),
+        status,
         request: step.body,
         body: serde_json::to_string(&body).unwrap_or_default(),
     }
@@ -99,7 +99,7 @@ pub(crate) fn change_capture(
     invalidation: Invalidation,
 ) -> CaptureRow {
     let plan = StepPlan::Change {
-        source_event_id: input.source_event_id.clone(),
+        source_event_id: input.source_event.as_ref().map(|event| event.id.clone()),
         scope_keys: input.scope_keys.iter().map(|change| change.key.clone()).collect(),
         documents: input
             .documents
@@ -116,5 +116,17 @@ pub(crate) fn change_capture(
             .collect(),
         invalidation,
     };
-    capture_row(step, plan, None, &[], 0, (0, ""), input.now_ms)
+    // The ledger decides a change's generations and status from its outcome.
+    capture_row(step, plan, None, &[], 0, (0, CaptureStatus::Accepted), input.now_ms)
+}
+
+/// A stored capture status as a replay step status.
+pub(crate) fn step_status(status: CaptureStatus) -> kyro_core::replay::StepStatus {
+    use kyro_core::replay::StepStatus;
+    match status {
+        CaptureStatus::Packet(status) => StepStatus::from(status),
+        CaptureStatus::Replayed => StepStatus::Replayed,
+        CaptureStatus::Rejected => StepStatus::Rejected,
+        _ => StepStatus::Accepted,
+    }
 }

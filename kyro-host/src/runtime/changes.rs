@@ -13,9 +13,11 @@ use super::evidence::Evidence;
 use super::principal::Principal;
 use super::session::Session;
 use super::{Runtime, now_ms};
-use crate::state::{ApplyOutcome, ChangeInput, DocumentChange, DocumentKey, ScopeChange};
 use crate::wire::change::{ChangeEventResult, ValidChange, ValidInvalidation};
 use crate::wire::routes;
+use kyro_state::{
+    ApplyOutcome, ChangeInput, DocumentChange, DocumentKey, EventTenant, ScopeChange, SourceEvent,
+};
 
 /// Refuses a change that touches a tenant the caller may not act for. What a change touches is
 /// what it invalidates: a restricted caller may only cover entries of its own tenants, never a
@@ -122,7 +124,10 @@ impl Runtime {
             _ => Vec::new(),
         };
         let mut input = ChangeInput {
-            source_event_id: Some(change.source_event_id.clone()),
+            source_event: Some(SourceEvent::new(
+                EventTenant::from(change.scope.tenant_id.as_deref()),
+                change.source_event_id.clone(),
+            )),
             fingerprint: canonical_fingerprint(body),
             scope_keys: keys
                 .into_iter()
@@ -169,9 +174,12 @@ impl Runtime {
             "manual_invalidation"
         };
         let mut input = ChangeInput {
-            source_event_id: idempotency_key
-                .as_ref()
-                .map(|key| format!("idempotency:invalidate:{key}")),
+            source_event: idempotency_key.as_ref().map(|key| {
+                SourceEvent::new(
+                    EventTenant::from(scope.tenant_id.as_deref()),
+                    format!("idempotency:invalidate:{key}"),
+                )
+            }),
             fingerprint: canonical_fingerprint(body),
             scope_keys: keys
                 .into_iter()

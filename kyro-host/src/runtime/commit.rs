@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::state::{ApplyOutcome, ChangeInput, StateStore, TraceRow};
+use kyro_state::{ApplyOutcome, ChangeInput, StateStore, TraceRow};
 
 type Reply<O> = tokio::sync::oneshot::Sender<Result<O, String>>;
 

@@ -9,8 +9,8 @@ use super::evidence::Evidence;
 use super::now_ms;
 use super::principal::Principal;
 use super::session::Session;
-use crate::state::{FeedbackRow, TraceRow};
 use crate::wire::feedback::{ContextFeedback, StoredContextFeedback};
+use kyro_state::{FeedbackRow, TraceRow};
 
 /// The most item ids one feedback may name.
 const MAX_FEEDBACK_ITEMS: usize = 256;

@@ -16,11 +16,11 @@ use super::error::{RuntimeError, RuntimeErrorKind, RuntimeResult};
 use super::principal::Principal;
 use super::session::Session;
 use super::{Runtime, now_ms};
-use crate::state::{ApplyOutcome, ChangeInput, DocumentChange, DocumentKey, ScopeChange};
 use crate::stores::RegisteredStore;
 use crate::wire::change::{DocumentMutationResult, MutationAckDto};
 use crate::wire::packet::FreshnessScopeDto;
 use crate::wire::routes;
+use kyro_state::{ApplyOutcome, ChangeInput, DocumentChange, DocumentKey, ScopeChange};
 
 /// One write-through mutation: an upsert of `document`, or a delete of `id` without one.
 pub(crate) struct Mutation {
@@ -137,7 +137,7 @@ impl Runtime {
         tracing::error!(store = %store.config.id, "connector ACK named another scope or id");
         let scopes = [asked, &ack.scope];
         let input = ChangeInput {
-            source_event_id: None,
+            source_event: None,
             fingerprint: ack.backend_mutation_id.clone(),
             scope_keys: scopes
                 .iter()
@@ -195,7 +195,7 @@ fn verified_change(
         .map(|key| ScopeChange { key: key.0, trigger: "write_through".to_owned() })
         .collect();
     let input = ChangeInput {
-        source_event_id: None,
+        source_event: None,
         fingerprint: ack.backend_mutation_id.clone(),
         scope_keys,
         documents: vec![DocumentChange {

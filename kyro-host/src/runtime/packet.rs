@@ -15,7 +15,6 @@ use super::evidence::Evidence;
 use super::fingerprint::RequestHashes;
 use super::session::Session;
 use super::{Runtime, now_ms};
-use crate::state::TraceRow;
 use crate::stores::RegisteredStore;
 use crate::wire::packet::{
     ContextItem, ContextOmission, ContextPacket, EvidenceDto, FreshnessProof, FreshnessScopeDto,
@@ -24,6 +23,7 @@ use crate::wire::packet::{
 use crate::wire::request::{RetrieveRequest, ValidRetrieve};
 use crate::wire::routes;
 use crate::wire::trace::{ContextTrace, DiagnosticNoteDto, StageDto, StalePrunedEntry, TraceScope};
+use kyro_state::TraceRow;
 
 /// Everything a retrieve gathered, for its trace, capture and packet.
 pub(crate) struct Retrieved {
@@ -266,7 +266,7 @@ fn capture_row(
     settlement: &Settlement,
     observed: Observed,
     now: i64,
-) -> crate::state::CaptureRow {
+) -> kyro_state::CaptureRow {
     let valid = &retrieved.valid;
     let store = &retrieved.store;
     let (candidates, short) = retrieved
@@ -298,15 +298,8 @@ fn capture_row(
             .unwrap_or_else(|| serde_json::to_string(&retrieved.request).unwrap_or_default()),
         idempotency_key: None,
     };
-    let status = kyro_core::replay::StepStatus::from(settlement.status);
-    retrieve_capture(
-        step,
-        plan,
-        observed,
-        &retrieved.seen,
-        (settlement.generation, status.as_str()),
-        now,
-    )
+    let status = kyro_state::CaptureStatus::from(settlement.status);
+    retrieve_capture(step, plan, observed, &retrieved.seen, (settlement.generation, status), now)
 }
 
 fn hex(bytes: &[u8]) -> String {

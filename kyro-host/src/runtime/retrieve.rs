@@ -30,10 +30,10 @@ use super::packet::{Retrieved, elapsed_ms, stage};
 use super::principal::Principal;
 use super::session::Session;
 use super::{Runtime, now_ms};
-use crate::state::DocumentKey;
 use crate::stores::RegisteredStore;
 use crate::wire::packet::ContextPacket;
 use crate::wire::request::{RetrieveRequest, ValidRetrieve};
+use kyro_state::DocumentKey;
 
 /// What the ledger said for a retrieve: the planner's facts, each document's facts by id, and
 /// what was read of each scope key (for the capture).

@@ -10,7 +10,7 @@ use kyro_core::planner::ReuseCache;
 use super::commit::{ChangeWriter, TraceWriter, change_writer, trace_writer};
 use super::error::{RuntimeError, RuntimeResult};
 use super::evidence::Evidence;
-use crate::state::StateStore;
+use kyro_state::StateStore;
 
 /// The state one session serves from.
 pub(crate) struct Session {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::error::{RuntimeError, RuntimeErrorKind, RuntimeResult};
 use super::session::Session;
 use super::{Runtime, now_ms};
-use crate::state::{Primer, StateStore};
+use kyro_state::{Primer, StateStore};
 
 /// Shadow sessions keep their state in `<temp dir>/kyro-shadow-<pid>-<session id>`.
 const SHADOW_DIR_PREFIX: &str = "kyro-shadow-";
@@ -135,7 +135,7 @@ async fn open_seeded(directory: &std::path::Path, primer: &Primer) -> RuntimeRes
         handle.block_on(async move {
             let state = StateStore::open(&url).await?;
             state.seed(&primer).await?;
-            Ok::<_, crate::state::StateError>(state)
+            Ok::<_, kyro_state::StateError>(state)
         })
     })
     .await

@@ -34,6 +34,10 @@ pub(crate) struct ScopeGenerationDto {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ProcessedEventDto {
+    /// The tenant whose idempotency keys the event's id is unique among; absent for events
+    /// whose scope named no tenant (ours: the contract's entries are loose objects).
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub(crate) tenant_id: Option<String>,
     pub(crate) source_event_id: String,
     pub(crate) original_generation: u64,
     #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]

@@ -11,12 +11,11 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, &[&str])] = &[
     ("wire", &[]),
     ("config", &[]),
-    ("state", &[]),
     ("stores", &["config"]),
-    ("runtime", &["wire", "config", "stores", "state"]),
-    ("evidence", &["wire", "config", "stores", "state", "runtime"]),
-    ("http", &["wire", "config", "stores", "state", "runtime", "evidence"]),
-    ("cli", &["wire", "config", "stores", "state", "runtime", "evidence", "http"]),
+    ("runtime", &["wire", "config", "stores"]),
+    ("evidence", &["wire", "config", "stores", "runtime"]),
+    ("http", &["wire", "config", "stores", "runtime", "evidence"]),
+    ("cli", &["wire", "config", "stores", "runtime", "evidence", "http"]),
 ];
 
 /// The most lines a host file may have.

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::trace_writer;
-use crate::state::{StateStore, TraceRow};
+use kyro_state::{StateStore, TraceRow};
 
 fn trace(trace_id: &str) -> TraceRow {
     TraceRow {
