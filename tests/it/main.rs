@@ -10,6 +10,7 @@ mod attestation;
 mod authoring;
 mod certification;
 mod cli;
+mod contract;
 mod evidence;
 mod examples;
 mod init;

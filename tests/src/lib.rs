@@ -69,6 +69,7 @@ pub fn memory_config(dimension: u32, dsn: Option<&str>) -> kyro_connector_sdk::C
     kyro_connector_sdk::ConnectorConfig::from_json(config.to_string())
 }
 
+pub mod contract;
 pub mod http;
 pub mod server;
 
