@@ -1,7 +1,23 @@
-//! The published Runtime API v1, exactly (issue #13): the validator of answers against the
-//! pinned OpenAPI document (`kyro_e2e::contract`) accepts right answers and refuses wrong ones.
+//! The published Runtime API v1, exactly (issue #13): every answer of `kyro serve` validated
+//! against the pinned OpenAPI document (`kyro_e2e::contract`).
+//!
+//! Two groups, each its own section below:
+//! - the validator itself: right answers pass, deliberately wrong ones fail, each for its reason;
+//! - routes: every route of the contract, for success and for each error class it can answer
+//!   (400, 401, 403, 404, 409, 413, 503), each provoked for real, each answer checked against the
+//!   schema the contract names for its status.
+//!
+//! Many of these fail against the host as it is (see `docs/contract-gaps.md`); each test lists
+//! every mismatch it found rather than stopping at the first, so one run shows a route's gaps.
 
-use kyro_e2e::contract::Contract;
+use kyro_e2e::contract::{Contract, Findings, snippet};
+use kyro_e2e::http::HttpResponse;
+use kyro_e2e::server::{
+    ACME_ADMIN_TOKEN, ACME_DATA_TOKEN, ACME_OBS_TOKEN, ADMIN_TOKEN, DATA_TOKEN, KyroServer,
+    OBS_TOKEN, tokens_section,
+};
+use kyro_e2e::{fixture_package, plugin_path, temp_dir};
+use kyro_fixture_support::Defect;
 use serde_json::{Value, json};
 
 // ---------------------------------------------------------------------------------------------
@@ -163,4 +179,930 @@ fn the_validator_refuses_deliberately_wrong_answers() {
         "false",
     );
     assert_refused(contract.validate_schema("NoSuchSchema", &json!({})), "", "no such schema");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Routes
+// ---------------------------------------------------------------------------------------------
+
+/// A `kyro serve` over the reference store (write-through, namespace `support` only) with its
+/// state in a PostgreSQL database of its own, so a test can break an evidence table under it.
+struct Host {
+    server: KyroServer,
+    database: StateDatabase,
+}
+
+impl Host {
+    /// Starts a host; `extra` is added to the top level of its `kyro.toml`.
+    fn start(name: &str, extra: &str) -> Self {
+        let database = StateDatabase::create(name);
+        let config = format!(
+            "listen = \"{{listen}}\"\nmode = \"development\"\ndefault_freshness = \"balanced\"\nstate = \"{}\"\n{extra}\n{}\n\
+             [[stores]]\nid = \"mem\"\nplugin = \"{}\"\nownership_mode = \"write_through\"\nnamespaces = [\"support\"]\n\
+             [stores.config]\ndimension = 4\ndistance = \"cosine\"\nfilterable_keys = [\"lang\", \"year\", \"product\"]\n",
+            database.url(),
+            tokens_section(),
+            plugin_path(&fixture_package(Defect::None)).display()
+        );
+        let server = KyroServer::start(&temp_dir(&format!("contract-{name}")), &config).unwrap();
+        Self { server, database }
+    }
+
+    fn post(&self, path: &str, token: &str, body: &Value) -> HttpResponse {
+        self.server.post_raw(path, Some(token), &[], body.to_string().as_bytes())
+    }
+
+    /// Upserts `id` for `tenant` in `support` and retrieves it; returns the retrieve's trace id.
+    fn seed(&self, tenant: &str, id: &str) -> String {
+        let upsert = self.post("/v1/documents/upsert", DATA_TOKEN, &upsert_body(tenant, id));
+        assert_eq!(upsert.status, 200, "seeding upsert: {}", snippet(&upsert.body));
+        let packet = self.post("/v1/context/retrieve", DATA_TOKEN, &retrieve_body(tenant));
+        assert_eq!(packet.status, 200, "seeding retrieve: {}", snippet(&packet.body));
+        packet.json()["trace_id"].as_str().expect("a packet names its trace").to_owned()
+    }
+
+    /// A strict retrieve for `tenant` that cannot be proven fresh (generation 999 required).
+    fn blocked_retrieve(&self, tenant: &str) -> String {
+        let mut body = retrieve_body(tenant);
+        body["freshness_mode"] = json!("strict");
+        body["required_generation"] = json!(999);
+        body["filters"] = json!({ "type": "exact", "key": "lang", "value": "en" });
+        let packet = self.post("/v1/context/retrieve", DATA_TOKEN, &body);
+        assert_eq!(packet.status, 200, "blocked retrieve: {}", snippet(&packet.body));
+        packet.json()["trace_id"].as_str().expect("a packet names its trace").to_owned()
+    }
+
+    /// Takes the trace table away and sends a retrieve, whose failed write marks trace and
+    /// capture evidence unhealthy.
+    fn break_trace_evidence(&self) {
+        self.database.break_table("kyro_trace");
+        let failed = self.post("/v1/context/retrieve", DATA_TOKEN, &retrieve_body("acme"));
+        assert_eq!(failed.status, 503, "a retrieve whose trace fails: {}", snippet(&failed.body));
+    }
+
+    /// The live capture export, as an admin reads it.
+    fn capture(&self) -> Value {
+        let capture = self.server.get("/v1/replay/capture?recent=50", Some(ADMIN_TOKEN));
+        assert_eq!(capture.status, 200, "capture export: {}", snippet(&capture.body));
+        capture.json()
+    }
+
+    /// A shadow session that refuses connector mutations.
+    fn shadow_session(&self) -> Option<String> {
+        let request = json!({ "schema_version": 1, "replay_primer": { "current_generation": 0 } });
+        let created = self.post("/v1/replay/shadow-sessions", ADMIN_TOKEN, &request);
+        let body: Value = serde_json::from_slice(&created.body).ok()?;
+        (created.status == 200).then(|| body["session_id"].as_str().map(str::to_owned)).flatten()
+    }
+}
+
+/// A PostgreSQL database holding one host's state, dropped at the end.
+struct StateDatabase(String);
+
+impl StateDatabase {
+    fn create(name: &str) -> Self {
+        let database =
+            format!("kyro_e2e_contract_{}_{}", name.replace('-', "_"), std::process::id());
+        crate::pgvector::psql(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"));
+        crate::pgvector::psql(&format!("CREATE DATABASE {database}"));
+        Self(database)
+    }
+
+    fn url(&self) -> String {
+        let base = crate::pgvector::database_url();
+        let (server, _) = base.rsplit_once('/').expect("the test database URL names a database");
+        format!("{server}/{}", self.0)
+    }
+
+    /// Takes a state table away, so every write or read of it fails as on a broken database.
+    fn break_table(&self, table: &str) {
+        let output = std::process::Command::new("psql")
+            .arg(self.url())
+            .args(["-v", "ON_ERROR_STOP=1", "-q", "-c"])
+            .arg(format!("ALTER TABLE {table} RENAME TO {table}_away"))
+            .output()
+            .expect("psql is installed with PostgreSQL (scripts/setup-postgres.sh)");
+        assert!(output.status.success(), "psql: {}", String::from_utf8_lossy(&output.stderr));
+    }
+}
+
+impl Drop for StateDatabase {
+    fn drop(&mut self) {
+        crate::pgvector::psql(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0));
+    }
+}
+
+/// One route of the contract on one host: sends requests, checks each answer's status and its
+/// body against the schema the contract names for that status, and collects what differs.
+struct RouteCheck<'a> {
+    host: &'a Host,
+    method: &'static str,
+    template: &'static str,
+    findings: Findings,
+}
+
+impl<'a> RouteCheck<'a> {
+    fn new(host: &'a Host, method: &'static str, template: &'static str) -> Self {
+        Self { host, method, template, findings: Findings::new(&format!("{method} {template}")) }
+    }
+
+    fn check(&mut self, case: &str, response: &HttpResponse, status: u16) -> Option<Value> {
+        self.findings.expect(case, self.method, self.template, response, status)
+    }
+
+    /// POSTs `body` to the route with `token` (`None`: no Authorization header).
+    fn post(
+        &mut self,
+        case: &str,
+        token: Option<&str>,
+        body: &Value,
+        status: u16,
+    ) -> Option<Value> {
+        self.post_with(case, token, &[], body, status)
+    }
+
+    fn post_with(
+        &mut self,
+        case: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: &Value,
+        status: u16,
+    ) -> Option<Value> {
+        let response =
+            self.host.server.post_raw(self.template, token, headers, body.to_string().as_bytes());
+        self.check(case, &response, status)
+    }
+
+    /// POSTs a body one byte over the contract's 4 MiB limit.
+    fn post_oversized(&mut self, token: &str) {
+        let mut body = b"{\"pad\":\"".to_vec();
+        body.resize(4 * 1024 * 1024 + 1, b'x');
+        body.extend_from_slice(b"\"}");
+        let response = self.host.server.post_raw(self.template, Some(token), &[], &body);
+        self.check("body over 4 MiB", &response, 413);
+    }
+
+    /// GETs `path`, a concrete path of this route's template.
+    fn get(&mut self, case: &str, path: &str, token: Option<&str>, status: u16) -> Option<Value> {
+        self.get_with(case, path, token, &[], status)
+    }
+
+    fn get_with(
+        &mut self,
+        case: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        status: u16,
+    ) -> Option<Value> {
+        let response = self.host.server.get_with(path, token, headers);
+        self.check(case, &response, status)
+    }
+
+    fn note(&mut self, finding: impl Into<String>) {
+        self.findings.note(finding);
+    }
+
+    /// Notes when `body` (an answer that had the expected status) has no `expected` at `pointer`.
+    fn expect_value(&mut self, case: &str, body: Option<&Value>, pointer: &str, expected: Value) {
+        let Some(body) = body else { return };
+        let actual = body.pointer(pointer).unwrap_or(&Value::Null);
+        if *actual != expected {
+            self.note(format!("{case}: {pointer} {expected} expected, got {actual}"));
+        }
+    }
+
+    /// Takes `table` away, POSTs `body` to the route and expects a 503 with `code`.
+    fn post_once_broken(&mut self, table: &str, case: &str, body: &Value, code: &str) {
+        self.host.database.break_table(table);
+        let failed = self.host.post(self.template, DATA_TOKEN, body);
+        self.unavailable(case, &failed, code);
+    }
+
+    /// Takes `table` away, GETs `path` as an observer and expects a 503 with `code`.
+    fn get_once_broken(&mut self, table: &str, case: &str, path: &str, code: &str) {
+        self.host.database.break_table(table);
+        let failed = self.host.server.get(path, Some(OBS_TOKEN));
+        self.unavailable(case, &failed, code);
+    }
+
+    /// Takes the document ledger away and sends `body`: the store applies the write before the
+    /// ledger fails, so the answer is a 503 that says the side effect was committed.
+    fn ledger_fails_after_the_store_wrote(&mut self, body: &Value) {
+        self.host.database.break_table("kyro_document_state");
+        let case = "ledger cannot be written after the store's write";
+        let failed = self.host.post(self.template, DATA_TOKEN, body);
+        let failed = self.unavailable(case, &failed, "PLANNER_STATE_PERSISTENCE_FAILED");
+        self.expect_value(case, failed.as_ref(), "/acknowledged", json!(true));
+    }
+
+    /// The shared refusals of a data-plane POST route: 401 without or with an unknown token, 403
+    /// with another plane's token, 404 for an unknown shadow session, 400 for a malformed session
+    /// id, 413 over the body limit.
+    fn data_plane_refusals(&mut self, valid: &Value) {
+        self.post("no token", None, valid, 401);
+        self.post("unknown token", Some("no-such-token"), valid, 401);
+        self.post("observability token", Some(OBS_TOKEN), valid, 403);
+        self.post_with("unknown shadow session", Some(DATA_TOKEN), &[UNKNOWN_SHADOW], valid, 404);
+        self.post_with("malformed shadow id", Some(DATA_TOKEN), &[MALFORMED_SHADOW], valid, 400);
+        self.post_oversized(DATA_TOKEN);
+    }
+
+    /// The shared refusals of an admin POST route.
+    fn admin_refusals(&mut self, valid: &Value) {
+        self.post("no token", None, valid, 401);
+        self.post("unknown token", Some("no-such-token"), valid, 401);
+        self.post("observability token (admin plane)", Some(OBS_TOKEN), valid, 403);
+        self.post("data token", Some(DATA_TOKEN), valid, 403);
+        self.post("non-object body", Some(ADMIN_TOKEN), &json!([]), 400);
+        self.post_oversized(ADMIN_TOKEN);
+    }
+
+    /// The shared refusals of an observability GET of `path`.
+    fn observability_refusals(&mut self, path: &str) {
+        self.get("no token", path, None, 401);
+        self.get("unknown token", path, Some("no-such-token"), 401);
+        self.get("data token", path, Some(DATA_TOKEN), 403);
+    }
+
+    /// A 503 whose code must be `code`.
+    fn unavailable(&mut self, case: &str, response: &HttpResponse, code: &str) -> Option<Value> {
+        let body = self.check(case, response, 503)?;
+        if body["code"] != code {
+            self.note(format!("{case}: code {code} expected: {body}"));
+        }
+        Some(body)
+    }
+
+    fn finish(self) {
+        self.findings.assert_none();
+    }
+}
+
+const UNKNOWN_SHADOW: (&str, &str) = ("kyro-shadow-session-id", "sh_no_such_session");
+const MALFORMED_SHADOW: (&str, &str) = ("kyro-shadow-session-id", "not a session!");
+
+fn retrieve_body(tenant: &str) -> Value {
+    json!({
+        "query_embedding": [1.0, 0.0, 0.0, 0.0],
+        "scope": { "tenant_id": tenant, "namespace": "support" },
+        "top_k": 3,
+        "freshness_mode": "balanced"
+    })
+}
+
+/// A retrieve with every optional field of the contract set.
+fn full_retrieve_body() -> Value {
+    json!({
+        "query_embedding": [1.0, 0.0, 0.0, 0.0],
+        "query_text": "how long do refunds take",
+        "scope": {
+            "tenant_id": "acme", "namespace": "support", "app_id": "helpdesk", "locale": "en-US",
+            "auth_scope": ["support-agents"], "entitlement_boundary": "plan-pro",
+            "embedding_model_id": "emb-1", "reranker_version": "rr-1", "prompt_template_version": "pt-1"
+        },
+        "filters": { "type": "and", "filters": [
+            { "type": "exact", "key": "lang", "value": "en" },
+            { "type": "in", "key": "product", "values": ["billing", "refunds"] },
+            { "type": "range", "key": "year", "min": 2020, "max": 2030 },
+            { "type": "not", "filter": { "type": "or", "filters": [
+                { "type": "exact", "key": "lang", "value": "de" }
+            ] } }
+        ] },
+        "top_k": 5,
+        "freshness_mode": "strict",
+        "required_generation": 1,
+        "include_content": false
+    })
+}
+
+fn change_event_body(source_event_id: &str) -> Value {
+    json!({
+        "target": { "type": "document", "doc_id": "doc-1" },
+        "change_type": "content_updated",
+        "scope": { "tenant_id": "acme", "namespace": "support", "connector_id": "mem" },
+        "revision": "2",
+        "timestamp": "2026-01-01T00:00:00Z",
+        "source_event_id": source_event_id
+    })
+}
+
+fn upsert_body(tenant: &str, id: &str) -> Value {
+    json!({
+        "scope": { "tenant_id": tenant, "namespace": "support" },
+        "document": {
+            "id": id,
+            "embedding": [1.0, 0.0, 0.0, 0.0],
+            "content": "refunds take 14 days",
+            "metadata": { "lang": "en", "year": "2026", "product": "billing" },
+            "revision": "1"
+        }
+    })
+}
+
+fn delete_body(tenant: &str, id: &str) -> Value {
+    json!({ "scope": { "tenant_id": tenant, "namespace": "support" }, "id": id })
+}
+
+/// A `ReplayRunReport` (what the SDK's replay diff takes) of a capture's observed records, or why
+/// the capture's records do not make one.
+fn run_report_from(capture: &Value) -> Result<Value, String> {
+    let mut records = Vec::new();
+    for (step_idx, step) in capture["steps"].as_array().into_iter().flatten().enumerate() {
+        let record = step
+            .get("observed_record")
+            .ok_or_else(|| format!("capture steps[{step_idx}] has no observed_record"))?;
+        records.push(record.clone());
+    }
+    let count =
+        |field: &str, value: &str| records.iter().filter(|record| record[field] == value).count();
+    let run = json!({
+        "generated_at": capture["generated_at"],
+        "total_steps": records.len(),
+        "retrieve_steps": count("step_type", "retrieve"),
+        "complete_count": count("status", "complete"),
+        "degraded_count": count("status", "degraded"),
+        "stale_blocked_count": count("status", "stale_blocked"),
+        "total_latency_ms": 0.0,
+        "records": records,
+    });
+    Contract::pinned()
+        .validate_schema("ReplayRunReport", &run)
+        .map_err(|violations| violations.to_string())?;
+    Ok(run)
+}
+
+fn empty_run() -> Value {
+    json!({
+        "generated_at": "2026-01-01T00:00:00Z", "total_steps": 0, "retrieve_steps": 0,
+        "complete_count": 0, "degraded_count": 0, "stale_blocked_count": 0,
+        "total_latency_ms": 0.0, "records": []
+    })
+}
+
+#[test]
+fn route_retrieve_context() {
+    let host = Host::start("retrieve", "");
+    host.seed("acme", "doc-1");
+    let mut route = RouteCheck::new(&host, "POST", "/v1/context/retrieve");
+    let packet = route.post("balanced retrieve", Some(DATA_TOKEN), &retrieve_body("acme"), 200);
+    if let Some(packet) = packet
+        && packet["items"].as_array().is_none_or(Vec::is_empty)
+    {
+        route.note(format!("balanced retrieve: the seeded document was not served: {packet}"));
+    }
+    route.post("every optional field", Some(DATA_TOKEN), &full_retrieve_body(), 200);
+    let mut strict = retrieve_body("acme");
+    strict["freshness_mode"] = json!("strict");
+    route.post("strict retrieve", Some(DATA_TOKEN), &strict, 200);
+    route.post("strict retrieve again (reuse)", Some(DATA_TOKEN), &strict, 200);
+    strict["required_generation"] = json!(999);
+    route.post("strict retrieve blocked", Some(DATA_TOKEN), &strict, 200);
+    let mut zero = retrieve_body("acme");
+    zero["top_k"] = json!(0);
+    route.post("top_k 0", Some(DATA_TOKEN), &zero, 400);
+    let mut short = retrieve_body("acme");
+    short["query_embedding"] = json!([1.0, 0.0]);
+    route.post("embedding of the wrong dimension", Some(DATA_TOKEN), &short, 400);
+    let foreign = retrieve_body("globex");
+    route.post("restricted token, another tenant", Some(ACME_DATA_TOKEN), &foreign, 403);
+    let mut elsewhere = retrieve_body("acme");
+    elsewhere["scope"]["namespace"] = json!("elsewhere");
+    route.post("namespace no store serves", Some(DATA_TOKEN), &elsewhere, 404);
+    route.data_plane_refusals(&retrieve_body("acme"));
+    let case = "trace cannot be persisted";
+    route.post_once_broken("kyro_trace", case, &retrieve_body("acme"), "TRACE_PERSISTENCE_FAILED");
+    route.finish();
+}
+
+#[test]
+fn route_invalidate_context() {
+    let host = Host::start("invalidate", "");
+    let mut route = RouteCheck::new(&host, "POST", "/v1/context/invalidate");
+    let namespace = json!({
+        "target": { "type": "namespace", "namespace": "support" },
+        "tenant_id": "acme",
+        "reason": "contract test"
+    });
+    let key = [("Idempotency-Key", "inv-1")];
+    route.post_with("namespace invalidation", Some(DATA_TOKEN), &key, &namespace, 200);
+    route.post_with("replayed Idempotency-Key", Some(DATA_TOKEN), &key, &namespace, 200);
+    // The request has no namespace field, so a document target can only name its tenant.
+    for target in [
+        json!({ "type": "document", "doc_id": "doc-1" }),
+        json!({ "type": "connector", "connector_id": "mem" }),
+        json!({ "type": "bundle", "bundle_id": "b-1" }),
+        json!({ "type": "policy", "policy_key": "p-1" }),
+        json!({ "type": "tenant", "tenant_id": "acme" }),
+        json!({ "type": "all" }),
+    ] {
+        let case = format!("{} target", target["type"]);
+        route.post(&case, Some(DATA_TOKEN), &json!({ "target": target, "tenant_id": "acme" }), 200);
+    }
+    let other = json!({ "target": { "type": "all" } });
+    route.post_with("Idempotency-Key with another body", Some(DATA_TOKEN), &key, &other, 409);
+    let galaxy = json!({ "target": { "type": "galaxy" } });
+    route.post("unknown target type", Some(DATA_TOKEN), &galaxy, 400);
+    let empty_key = [("Idempotency-Key", "")];
+    route.post_with("empty Idempotency-Key", Some(DATA_TOKEN), &empty_key, &namespace, 400);
+    let foreign = json!({ "target": { "type": "all" }, "tenant_id": "globex" });
+    route.post("restricted token, another tenant", Some(ACME_DATA_TOKEN), &foreign, 403);
+    route.data_plane_refusals(&namespace);
+    let code = "PLANNER_STATE_PERSISTENCE_FAILED";
+    route.post_once_broken("kyro_generation", "ledger cannot be written", &other, code);
+    route.finish();
+}
+
+#[test]
+fn route_ingest_change_event() {
+    let host = Host::start("change", "");
+    let mut route = RouteCheck::new(&host, "POST", "/v1/events/change");
+    let event = change_event_body("evt-1");
+    route.post("document change", Some(DATA_TOKEN), &event, 200);
+    let replayed = route.post("replayed source_event_id", Some(DATA_TOKEN), &event, 200);
+    route.expect_value("replayed source_event_id", replayed.as_ref(), "/generation", json!(1));
+    let mut extended = change_event_body("evt-2");
+    extended["source_system"] = json!("billing");
+    route.post("unknown top-level field (allowed here)", Some(DATA_TOKEN), &extended, 200);
+    for (idx, target) in [
+        json!({ "type": "namespace", "namespace": "support" }),
+        json!({ "type": "connector", "connector_id": "mem" }),
+        json!({ "type": "bundle", "bundle_id": "b-1" }),
+        json!({ "type": "policy", "policy_key": "p-1" }),
+        json!({ "type": "tenant", "tenant_id": "acme" }),
+        json!({ "type": "all" }),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut event = change_event_body(&format!("evt-target-{idx}"));
+        event["change_type"] = json!("namespace_rebuilt");
+        let case = format!("{} target", target["type"]);
+        event["target"] = target;
+        route.post(&case, Some(DATA_TOKEN), &event, 200);
+    }
+    let mut conflicting = change_event_body("evt-1");
+    conflicting["change_type"] = json!("deleted");
+    route.post("source_event_id with another body", Some(DATA_TOKEN), &conflicting, 409);
+    let mut renamed = change_event_body("evt-bad");
+    renamed["change_type"] = json!("renamed");
+    route.post("unknown change_type", Some(DATA_TOKEN), &renamed, 400);
+    let mut unscoped = change_event_body("evt-unscoped");
+    unscoped.as_object_mut().map(|event| event.remove("scope"));
+    route.post("required scope missing", Some(DATA_TOKEN), &unscoped, 400);
+    let mut foreign = change_event_body("evt-foreign");
+    foreign["scope"]["tenant_id"] = json!("globex");
+    route.post("restricted token, another tenant", Some(ACME_DATA_TOKEN), &foreign, 403);
+    route.data_plane_refusals(&change_event_body("evt-refused"));
+    let (code, broken) = ("PLANNER_STATE_PERSISTENCE_FAILED", change_event_body("evt-broken"));
+    route.post_once_broken("kyro_generation", "ledger cannot be written", &broken, code);
+    route.finish();
+}
+
+/// Upsert and delete answer the same classes: `valid` is a body of the route's, `foreign` the
+/// same for another tenant, `last` a write sent once the ledger is broken.
+fn mutation_route_checks(route: &mut RouteCheck<'_>, valid: &Value, foreign: &Value, last: &Value) {
+    let host = route.host;
+    route.post("restricted token, another tenant", Some(ACME_DATA_TOKEN), foreign, 403);
+    match host.shadow_session() {
+        Some(session) => {
+            let header = [("kyro-shadow-session-id", session.as_str())];
+            route.post_with(
+                "shadow session refusing mutations",
+                Some(DATA_TOKEN),
+                &header,
+                valid,
+                409,
+            );
+        }
+        None => route.note("no shadow session could be created to provoke 409"),
+    }
+    route.data_plane_refusals(valid);
+    route.ledger_fails_after_the_store_wrote(last);
+}
+
+#[test]
+fn route_upsert_document() {
+    let host = Host::start("upsert", "");
+    let mut route = RouteCheck::new(&host, "POST", "/v1/documents/upsert");
+    let inserted = route.post("insert", Some(DATA_TOKEN), &upsert_body("acme", "doc-1"), 200);
+    route.expect_value("insert", inserted.as_ref(), "/outcome", json!("inserted"));
+    route.expect_value("insert", inserted.as_ref(), "/mutation_ack/verified", json!(true));
+    let key = [("Idempotency-Key", "up-1")];
+    route.post_with("update", Some(DATA_TOKEN), &key, &upsert_body("acme", "doc-1"), 200);
+    let minimal = json!({
+        "scope": { "tenant_id": "acme", "namespace": "support" },
+        "document": { "id": "doc-2", "embedding": [0.5, 0.5, 0.0, 0.0] }
+    });
+    route.post("minimal document", Some(DATA_TOKEN), &minimal, 200);
+    let mut short = upsert_body("acme", "doc-3");
+    short["document"]["embedding"] = json!([1.0]);
+    route.post("embedding of the wrong dimension", Some(DATA_TOKEN), &short, 400);
+    let mut numeric = upsert_body("acme", "doc-4");
+    numeric["document"]["metadata"]["lang"] = json!(7);
+    route.post("metadata value not a string", Some(DATA_TOKEN), &numeric, 400);
+    let (valid, foreign) = (upsert_body("acme", "doc-1"), upsert_body("globex", "doc-1"));
+    mutation_route_checks(&mut route, &valid, &foreign, &upsert_body("acme", "doc-5"));
+    route.finish();
+}
+
+#[test]
+fn route_delete_document() {
+    let host = Host::start("delete", "");
+    host.seed("acme", "doc-1");
+    host.seed("acme", "doc-2");
+    let mut route = RouteCheck::new(&host, "POST", "/v1/documents/delete");
+    let deleted = route.post("delete", Some(DATA_TOKEN), &delete_body("acme", "doc-1"), 200);
+    route.expect_value("delete", deleted.as_ref(), "/outcome", json!("deleted"));
+    let missing =
+        route.post("missing document", Some(DATA_TOKEN), &delete_body("acme", "gone"), 200);
+    route.expect_value("missing document", missing.as_ref(), "/outcome", json!("not_found"));
+    route.post("empty id", Some(DATA_TOKEN), &delete_body("acme", ""), 400);
+    let (valid, foreign) = (delete_body("acme", "doc-1"), delete_body("globex", "doc-1"));
+    mutation_route_checks(&mut route, &valid, &foreign, &delete_body("acme", "doc-2"));
+    route.finish();
+}
+
+#[test]
+fn route_record_context_feedback() {
+    let host = Host::start("feedback-post", "");
+    let trace_id = host.seed("acme", "doc-1");
+    let globex_trace = host.seed("globex", "doc-1");
+    let mut route = RouteCheck::new(&host, "POST", "/v1/context/feedback");
+    let feedback = json!({
+        "trace_id": trace_id, "signal": "stale", "item_ids": ["doc-1"], "comment": "policy changed"
+    });
+    route.post("feedback", Some(DATA_TOKEN), &feedback, 200);
+    let extended = json!({ "trace_id": trace_id, "signal": "useful", "client": "agent-7" });
+    route.post("extra field (allowed here)", Some(DATA_TOKEN), &extended, 200);
+    let unknown = json!({ "trace_id": "tr_gone", "signal": "useful" });
+    route.post("unknown trace", Some(DATA_TOKEN), &unknown, 200);
+    let meh = json!({ "trace_id": trace_id, "signal": "meh" });
+    route.post("unknown signal", Some(DATA_TOKEN), &meh, 400);
+    let foreign = json!({ "trace_id": globex_trace, "signal": "useful" });
+    route.post("restricted token, another tenant's trace", Some(ACME_DATA_TOKEN), &foreign, 403);
+    route.data_plane_refusals(&feedback);
+    let case = "feedback cannot be persisted";
+    route.post_once_broken("kyro_feedback", case, &feedback, "FEEDBACK_PERSISTENCE_FAILED");
+    route.finish();
+}
+
+#[test]
+fn route_get_context_feedback() {
+    let host = Host::start("feedback-get", "");
+    let trace_id = host.seed("acme", "doc-1");
+    let globex_trace = host.seed("globex", "doc-1");
+    let feedback = json!({ "trace_id": trace_id, "signal": "useful", "item_ids": ["doc-1"], "comment": "good" });
+    let stored = host.post("/v1/context/feedback", DATA_TOKEN, &feedback);
+    assert_eq!(stored.status, 200, "{}", snippet(&stored.body));
+    let mut route = RouteCheck::new(&host, "GET", "/v1/context/feedback/{trace_id}");
+    let path = format!("/v1/context/feedback/{trace_id}");
+    let listed = route.get("feedback of a trace", &path, Some(OBS_TOKEN), 200);
+    if let Some(listed) = listed
+        && listed.as_array().map(Vec::len) != Some(1)
+    {
+        route.note(format!("feedback of a trace: one entry expected: {listed}"));
+    }
+    route.get("admin token (may call observability)", &path, Some(ADMIN_TOKEN), 200);
+    route.get("unknown trace", "/v1/context/feedback/tr_gone", Some(OBS_TOKEN), 200);
+    route.get("id with surrounding space", "/v1/context/feedback/%20tr_1", Some(OBS_TOKEN), 400);
+    let foreign = format!("/v1/context/feedback/{globex_trace}");
+    route.get("restricted token, another tenant's trace", &foreign, Some(ACME_OBS_TOKEN), 403);
+    route.get_with("unknown shadow session", &path, Some(OBS_TOKEN), &[UNKNOWN_SHADOW], 404);
+    route.observability_refusals(&path);
+    let code = "FEEDBACK_EVIDENCE_UNHEALTHY";
+    route.get_once_broken("kyro_feedback", "feedback cannot be read", &path, code);
+    route.finish();
+}
+
+/// The trace and diagnosis routes answer the same classes.
+fn trace_route_checks(name: &str, template: &'static str, suffix: &str) {
+    let host = Host::start(name, "");
+    let trace_id = host.seed("acme", "doc-1");
+    let globex_trace = host.seed("globex", "doc-1");
+    let blocked_trace = host.blocked_retrieve("acme");
+    let mut route = RouteCheck::new(&host, "GET", template);
+    let path = format!("/v1/traces/{trace_id}{suffix}");
+    let body = route.get("a stored trace", &path, Some(OBS_TOKEN), 200);
+    route.expect_value("a stored trace", body.as_ref(), "/trace_id", json!(trace_id));
+    let blocked = format!("/v1/traces/{blocked_trace}{suffix}");
+    route.get("a blocked strict retrieve with a filter", &blocked, Some(OBS_TOKEN), 200);
+    route.get("admin token (may call observability)", &path, Some(ADMIN_TOKEN), 200);
+    route.get("unknown trace", &format!("/v1/traces/tr_gone{suffix}"), Some(OBS_TOKEN), 404);
+    let spaced = format!("/v1/traces/%20tr_1{suffix}");
+    route.get("id with surrounding space", &spaced, Some(OBS_TOKEN), 400);
+    let foreign = format!("/v1/traces/{globex_trace}{suffix}");
+    route.get("restricted token, another tenant's trace", &foreign, Some(ACME_OBS_TOKEN), 403);
+    route.get_with("unknown shadow session", &path, Some(OBS_TOKEN), &[UNKNOWN_SHADOW], 404);
+    route.observability_refusals(&path);
+    let code = "TRACE_EVIDENCE_UNHEALTHY";
+    route.get_once_broken("kyro_trace", "traces cannot be read", &path, code);
+    route.finish();
+}
+
+#[test]
+fn route_get_trace() {
+    trace_route_checks("trace", "/v1/traces/{trace_id}", "");
+}
+
+#[test]
+fn route_diagnose_trace() {
+    trace_route_checks("diagnosis", "/v1/traces/{trace_id}/diagnosis", "/diagnosis");
+}
+
+#[test]
+fn route_get_context_health() {
+    let path = "/v1/health/context";
+    let host = Host::start("health", "");
+    host.seed("acme", "doc-1");
+    let mut route = RouteCheck::new(&host, "GET", path);
+    if let Some(health) = route.get("healthy runtime", path, Some(ADMIN_TOKEN), 200) {
+        // What the SDK's own live tests read to decide whether write-through is certified.
+        let capabilities = &health["connector_capabilities"];
+        for flag in ["supports_write_through", "scoped_upsert", "scoped_delete"] {
+            if capabilities[flag] != true {
+                route.note(format!("connector_capabilities.{flag}: true expected: {health}"));
+            }
+        }
+        if health["connector_certification"]["ownership"] != "write_through" {
+            route.note(format!(
+                "connector_certification.ownership: write_through expected: {health}"
+            ));
+        }
+    }
+    // The contract lists only 200 and 503 here; refusals still carry the error envelope.
+    let findings = &mut route.findings;
+    findings.expect_schema("no token", &host.server.get(path, None), 401, "ErrorResponse");
+    let observability = host.server.get(path, Some(OBS_TOKEN));
+    findings.expect_schema(
+        "observability token (admin plane)",
+        &observability,
+        403,
+        "ErrorResponse",
+    );
+    let data = host.server.get(path, Some(DATA_TOKEN));
+    findings.expect_schema("data token", &data, 403, "ErrorResponse");
+    host.database.break_table("kyro_generation");
+    route.get("ledger unreadable", path, Some(ADMIN_TOKEN), 503);
+    route.finish();
+}
+
+#[test]
+fn route_get_context_proof_report() {
+    let template = "/v1/proofs/context";
+    let host = Host::start("proof-report", "");
+    let trace_id = host.seed("acme", "doc-1");
+    host.seed("globex", "doc-1");
+    host.blocked_retrieve("globex");
+    let stale = json!({ "trace_id": trace_id, "signal": "stale" });
+    let stored = host.post("/v1/context/feedback", DATA_TOKEN, &stale);
+    assert_eq!(stored.status, 200, "{}", snippet(&stored.body));
+    let mut route = RouteCheck::new(&host, "GET", template);
+    let recent = "/v1/proofs/context?recent=10";
+    route.get("recent=10", recent, Some(OBS_TOKEN), 200);
+    route.get("no recent", template, Some(OBS_TOKEN), 200);
+    route.get("restricted token", recent, Some(ACME_OBS_TOKEN), 200);
+    route.get("admin token (may call observability)", template, Some(ADMIN_TOKEN), 200);
+    route.get("recent=0", "/v1/proofs/context?recent=0", Some(OBS_TOKEN), 400);
+    route.get("recent=x", "/v1/proofs/context?recent=x", Some(OBS_TOKEN), 400);
+    route.observability_refusals(recent);
+    host.break_trace_evidence();
+    let failed = host.server.get(recent, Some(OBS_TOKEN));
+    route.unavailable("trace evidence unhealthy", &failed, "TRACE_EVIDENCE_UNHEALTHY");
+    route.finish();
+}
+
+#[test]
+fn route_build_proof_bundle() {
+    let host = Host::start("proof-bundle", "");
+    let trace_id = host.seed("acme", "doc-1");
+    host.seed("globex", "doc-1");
+    host.blocked_retrieve("globex");
+    let irrelevant = json!({ "trace_id": trace_id, "signal": "irrelevant" });
+    let stored = host.post("/v1/context/feedback", DATA_TOKEN, &irrelevant);
+    assert_eq!(stored.status, 200, "{}", snippet(&stored.body));
+    let capture = host.capture();
+    let mut route = RouteCheck::new(&host, "POST", "/v1/proofs/bundle");
+    let live = route.post("recent=10", Some(ADMIN_TOKEN), &json!({ "recent": 10 }), 200);
+    let source = json!("live_capture_export");
+    route.expect_value("recent=10", live.as_ref(), "/baseline_capture_source", source);
+    route.post("empty request", Some(ADMIN_TOKEN), &json!({}), 200);
+    route.post("restricted admin token", Some(ACME_ADMIN_TOKEN), &json!({ "recent": 10 }), 200);
+    let run = run_report_from(&capture).unwrap_or_else(|reason| {
+        route.note(format!("the capture's observed records are no ReplayRunReport: {reason}"));
+        empty_run()
+    });
+    let supplied = json!({ "baseline_capture": capture, "candidate_run": run });
+    let bundle = route.post("caller-supplied capture and run", Some(ADMIN_TOKEN), &supplied, 200);
+    for pointer in ["/baseline_capture_source", "/candidate_run_source"] {
+        let case = "caller-supplied capture and run";
+        route.expect_value(case, bundle.as_ref(), pointer, json!("caller_supplied"));
+    }
+    route.post("recent=0", Some(ADMIN_TOKEN), &json!({ "recent": 0 }), 400);
+    route.post("unknown field", Some(ADMIN_TOKEN), &json!({ "tenant_id": "acme" }), 400);
+    route.admin_refusals(&json!({ "recent": 10 }));
+    host.break_trace_evidence();
+    let failed = host.post("/v1/proofs/bundle", ADMIN_TOKEN, &json!({ "recent": 10 }));
+    route.unavailable("trace evidence unhealthy", &failed, "TRACE_EVIDENCE_UNHEALTHY");
+    route.finish();
+}
+
+#[test]
+fn route_build_root_cause_report() {
+    let host = Host::start("root-cause", "");
+    let trace_id = host.seed("acme", "doc-1");
+    host.blocked_retrieve("globex");
+    let mut route = RouteCheck::new(&host, "POST", "/v1/root-cause/report");
+    route.post("empty request", Some(ADMIN_TOKEN), &json!({}), 200);
+    let every = json!({ "recent": 10, "max_incidents": 5, "include_non_stale": true });
+    route.post("every field", Some(ADMIN_TOKEN), &every, 200);
+    let one = json!({ "trace_id": trace_id, "include_non_stale": true });
+    route.post("one trace", Some(ADMIN_TOKEN), &one, 200);
+    route.post("restricted admin token", Some(ACME_ADMIN_TOKEN), &json!({ "recent": 10 }), 200);
+    route.post("max_incidents 0", Some(ADMIN_TOKEN), &json!({ "max_incidents": 0 }), 400);
+    route.post("unknown trace", Some(ADMIN_TOKEN), &json!({ "trace_id": "tr_gone" }), 404);
+    route.admin_refusals(&json!({ "recent": 10 }));
+    host.break_trace_evidence();
+    let failed = host.post("/v1/root-cause/report", ADMIN_TOKEN, &json!({}));
+    route.unavailable("trace evidence unhealthy", &failed, "TRACE_EVIDENCE_UNHEALTHY");
+    route.finish();
+}
+
+#[test]
+fn route_diff_replay_runs() {
+    let host = Host::start("diff", "");
+    host.seed("acme", "doc-1");
+    let capture = host.capture();
+    let mut route = RouteCheck::new(&host, "POST", "/v1/replay/diff");
+    let run = run_report_from(&capture).unwrap_or_else(|reason| {
+        route.note(format!("the capture's observed records are no ReplayRunReport: {reason}"));
+        empty_run()
+    });
+    let empty = json!({ "baseline": empty_run(), "candidate": empty_run() });
+    let diff = route.post("two empty runs (the SDK's live test)", Some(ADMIN_TOKEN), &empty, 200);
+    route.expect_value("two empty runs", diff.as_ref(), "/compared_steps", json!(0));
+    let same = json!({ "baseline": run, "candidate": run });
+    let diff = route.post("a run against itself", Some(ADMIN_TOKEN), &same, 200);
+    if let Some(diff) = diff
+        && (diff["compared_steps"] != run["total_steps"] || diff["changed_steps"] != 0)
+    {
+        route.note(format!(
+            "a run against itself: all steps compared, none changed expected: {diff}"
+        ));
+    }
+    route.admin_refusals(&empty);
+    route.finish();
+}
+
+#[test]
+fn route_run_counterfactual_replay() {
+    let host = Host::start("counterfactual", "");
+    host.seed("acme", "doc-1");
+    let changed = host.post("/v1/events/change", DATA_TOKEN, &change_event_body("evt-cf"));
+    assert_eq!(changed.status, 200, "{}", snippet(&changed.body));
+    let mut strict = retrieve_body("acme");
+    strict["freshness_mode"] = json!("strict");
+    let retrieved = host.post("/v1/context/retrieve", DATA_TOKEN, &strict);
+    assert_eq!(retrieved.status, 200, "{}", snippet(&retrieved.body));
+    let capture = host.capture();
+    let mut route = RouteCheck::new(&host, "POST", "/v1/replay/counterfactual");
+    let first = capture["steps"][0]["observed_record"]["step_index"].as_u64().unwrap_or(0);
+    let dropped = json!({ "capture": capture, "scenario": {
+        "name": "drop the first step",
+        "interventions": [{ "type": "drop_step", "step_index": first }]
+    } });
+    let result =
+        route.post("drop the first step (the SDK's body)", Some(ADMIN_TOKEN), &dropped, 200);
+    route.expect_value("drop the first step", result.as_ref(), "/intervention_count", json!(1));
+    let moved = json!({ "capture": capture, "scenario": {
+        "name": "move the first step after the second",
+        "interventions": [{ "type": "move_step_after", "step_index": first, "after_step_index": first + 1 }]
+    } });
+    route.post("move a step after another", Some(ADMIN_TOKEN), &moved, 200);
+    let exploded = json!({ "capture": capture, "scenario": {
+        "name": "unknown", "interventions": [{ "type": "explode", "step_index": first }]
+    } });
+    route.post("unknown intervention", Some(ADMIN_TOKEN), &exploded, 400);
+    route.admin_refusals(&dropped);
+    route.finish();
+}
+
+#[test]
+fn route_create_shadow_session() {
+    let host = Host::start("shadow", "max_shadow_sessions = 2");
+    host.seed("acme", "doc-1");
+    let capture = host.capture();
+    let mut route = RouteCheck::new(&host, "POST", "/v1/replay/shadow-sessions");
+    let primer = capture.get("replay_primer").cloned().unwrap_or_else(|| {
+        route.note("the capture export carries no replay_primer");
+        json!({ "current_generation": 0 })
+    });
+    let request =
+        json!({ "schema_version": 1, "replay_primer": primer, "allow_connector_mutations": false });
+    let created = route.post("primer from the capture", Some(ADMIN_TOKEN), &request, 200);
+    if let Some(session) = created.as_ref().and_then(|created| created["session_id"].as_str()) {
+        let header = [("kyro-shadow-session-id", session)];
+        let retrieve = host.server.post_raw(
+            "/v1/context/retrieve",
+            Some(DATA_TOKEN),
+            &header,
+            retrieve_body("acme").to_string().as_bytes(),
+        );
+        let findings = &mut route.findings;
+        findings.expect(
+            "retrieve in the shadow session",
+            "POST",
+            "/v1/context/retrieve",
+            &retrieve,
+            200,
+        );
+    }
+    let empty = json!({ "schema_version": 1, "replay_primer": {} });
+    route.post("empty primer (every field has a default)", Some(ADMIN_TOKEN), &empty, 200);
+    // Fill the two slots with a primer the host takes today, whatever the cases above created.
+    let zero = json!({ "schema_version": 1, "replay_primer": { "current_generation": 0 } });
+    let mut answer = host.post("/v1/replay/shadow-sessions", ADMIN_TOKEN, &zero);
+    for _ in 0..2 {
+        if answer.status != 200 {
+            break;
+        }
+        answer = host.post("/v1/replay/shadow-sessions", ADMIN_TOKEN, &zero);
+    }
+    route.unavailable("every session slot taken", &answer, "GATEWAY_OVERLOADED");
+    let two = json!({ "schema_version": 2, "replay_primer": {} });
+    route.post("schema_version 2", Some(ADMIN_TOKEN), &two, 400);
+    let mutations =
+        json!({ "schema_version": 1, "replay_primer": {}, "allow_connector_mutations": true });
+    route.post("connector mutations asked for", Some(ADMIN_TOKEN), &mutations, 400);
+    route.admin_refusals(&empty);
+    route.finish();
+}
+
+#[test]
+fn route_export_replay_capture() {
+    let template = "/v1/replay/capture";
+    let host = Host::start("capture", "");
+    host.seed("acme", "doc-1");
+    let changed = host.post("/v1/events/change", DATA_TOKEN, &change_event_body("evt-capture"));
+    assert_eq!(changed.status, 200, "{}", snippet(&changed.body));
+    host.seed("acme", "doc-2");
+    let mut route = RouteCheck::new(&host, "GET", template);
+    for recent in [50, 2] {
+        let case = format!("recent={recent}");
+        let path = format!("{template}?recent={recent}");
+        let Some(capture) = route.get(&case, &path, Some(ADMIN_TOKEN), 200) else { continue };
+        let first = &capture["steps"][0]["pre_step_replay_primer"];
+        let top = &capture["replay_primer"];
+        // The SDK refuses an export whose top-level primer is not its first step's.
+        if !top.is_null() && !first.is_null() && top != first {
+            route.note(format!(
+                "{case}: replay_primer {top} differs from steps[0].pre_step_replay_primer {first}"
+            ));
+        }
+    }
+    route.get("no recent", template, Some(ADMIN_TOKEN), 200);
+    route.get("recent=0", "/v1/replay/capture?recent=0", Some(ADMIN_TOKEN), 400);
+    route.get("no token", template, None, 401);
+    route.get("observability token (admin plane)", template, Some(OBS_TOKEN), 403);
+    route.get("data token", template, Some(DATA_TOKEN), 403);
+    host.break_trace_evidence();
+    let failed = host.server.get(template, Some(ADMIN_TOKEN));
+    route.unavailable("capture evidence unhealthy", &failed, "REPLAY_CAPTURE_EVIDENCE_UNHEALTHY");
+    route.finish();
+    let off = Host::start("capture-off", "capture_max_steps = 0");
+    let mut route = RouteCheck::new(&off, "GET", template);
+    route.get("capture turned off", template, Some(ADMIN_TOKEN), 409);
+    route.finish();
+}
+
+/// Every route of the contract has a route test above: a route added to the document fails here.
+#[test]
+fn every_contract_route_has_a_route_test() {
+    let tested = [
+        "retrieveContext",
+        "invalidateContext",
+        "ingestChangeEvent",
+        "upsertDocument",
+        "deleteDocument",
+        "recordContextFeedback",
+        "getContextFeedback",
+        "getTrace",
+        "diagnoseTrace",
+        "getContextHealth",
+        "getContextProofReport",
+        "buildProofBundle",
+        "buildRootCauseReport",
+        "diffReplayRuns",
+        "runCounterfactualReplay",
+        "createShadowSession",
+        "exportReplayCapture",
+    ];
+    let untested: Vec<String> = Contract::pinned()
+        .operations()
+        .into_iter()
+        .map(|operation| operation.operation_id)
+        .filter(|id| !tested.contains(&id.as_str()))
+        .collect();
+    assert!(untested.is_empty(), "contract routes without a route test: {untested:?}");
 }

@@ -1,7 +1,8 @@
 //! The published KyroDB Runtime API v1 contract, for the end-to-end tests: the pinned OpenAPI
 //! document (`contracts/kyro-runtime.v1.openapi.json` from the `kyrodb` 1.0.3 source
 //! distribution, fetched and hash-checked by `scripts/setup-contract.sh`), a validator of JSON
-//! values against its component schemas and its routes' request and response schemas.
+//! values against its component schemas and its routes' request and response schemas, and a
+//! collector of findings for route tests.
 //!
 //! The document is the authority, so nothing here encodes a schema by hand: every verdict comes
 //! from the document through the `jsonschema` crate (OpenAPI 3.1 schemas are JSON Schema
@@ -16,6 +17,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use jsonschema::error::ValidationErrorKind;
 use jsonschema::{Draft, ValidationError, Validator};
 use serde_json::{Map, Value, json};
+
+use crate::http::HttpResponse;
 
 /// SHA-256 of the pinned contract document; `scripts/setup-contract.sh` checks the same.
 pub const CONTRACT_SHA256: &str =
@@ -395,4 +398,117 @@ fn collect(error: &ValidationError<'_>, out: &mut Vec<Violation>, depth: usize) 
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(bytes).iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// What a route test found: every answer whose status or body does not match the contract.
+///
+/// A route test checks many cases against one server; collecting instead of stopping at the
+/// first mismatch lets one run list every gap of a route.
+#[derive(Debug)]
+pub struct Findings {
+    label: String,
+    list: Vec<String>,
+    n_checked: usize,
+}
+
+impl Findings {
+    /// An empty collector for the route (or group of routes) `label`.
+    pub fn new(label: &str) -> Self {
+        Self { label: label.to_owned(), list: Vec::new(), n_checked: 0 }
+    }
+
+    /// Checks one answer of `method path_template`: its status is `expected_status`, its body is
+    /// JSON and matches the schema the contract names for its status. Returns the body.
+    pub fn expect(
+        &mut self,
+        case: &str,
+        method: &str,
+        path_template: &str,
+        response: &HttpResponse,
+        expected_status: u16,
+    ) -> Option<Value> {
+        self.n_checked += 1;
+        let status_ok = response.status == expected_status;
+        if !status_ok {
+            self.list.push(format!(
+                "{case}: {method} {path_template} answered {} where {expected_status} was expected: {}",
+                response.status,
+                snippet(&response.body)
+            ));
+        }
+        let body: Value = match serde_json::from_slice(&response.body) {
+            Ok(body) => body,
+            Err(err) => {
+                self.list.push(format!(
+                    "{case}: {method} {path_template} {} answered a body that is not JSON ({err}): {}",
+                    response.status,
+                    snippet(&response.body)
+                ));
+                return None;
+            }
+        };
+        if let Err(violations) =
+            Contract::pinned().validate_response(method, path_template, response.status, &body)
+        {
+            self.list.push(format!("{case}: {} {violations}", response.status));
+        }
+        status_ok.then_some(body)
+    }
+
+    /// Checks an answer against a named schema (for answers the route's own entry does not cover).
+    pub fn expect_schema(
+        &mut self,
+        case: &str,
+        response: &HttpResponse,
+        expected_status: u16,
+        schema: &str,
+    ) -> Option<Value> {
+        self.n_checked += 1;
+        if response.status != expected_status {
+            self.list.push(format!(
+                "{case}: answered {} where {expected_status} was expected: {}",
+                response.status,
+                snippet(&response.body)
+            ));
+        }
+        let Ok(body) = serde_json::from_slice::<Value>(&response.body) else {
+            self.list.push(format!("{case}: the body is not JSON: {}", snippet(&response.body)));
+            return None;
+        };
+        if let Err(violations) = Contract::pinned().validate_schema(schema, &body) {
+            self.list.push(format!("{case}: {} {violations}", response.status));
+        }
+        (response.status == expected_status).then_some(body)
+    }
+
+    /// Records a finding the caller worked out itself.
+    pub fn note(&mut self, finding: impl Into<String>) {
+        self.list.push(finding.into());
+    }
+
+    /// Fails the test with every finding, if there are any.
+    ///
+    /// # Panics
+    ///
+    /// When anything did not match the contract.
+    pub fn assert_none(self) {
+        assert!(
+            self.list.is_empty(),
+            "{}: {} of {} checks do not match the contract:\n  - {}",
+            self.label,
+            self.list.len(),
+            self.n_checked,
+            self.list.join("\n  - ")
+        );
+    }
+}
+
+/// The start of a body, for messages.
+pub fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    if text.chars().count() > 400 {
+        text.chars().take(400).collect::<String>() + "…"
+    } else {
+        text.into_owned()
+    }
 }
