@@ -1,16 +1,20 @@
 //! The published Runtime API v1, exactly (issue #13): every answer of `kyro serve` validated
 //! against the pinned OpenAPI document (`kyro_e2e::contract`).
 //!
-//! Two groups, each its own section below:
+//! Three groups, each its own section below:
 //! - the validator itself: right answers pass, deliberately wrong ones fail, each for its reason;
 //! - routes: every route of the contract, for success and for each error class it can answer
 //!   (400, 401, 403, 404, 409, 413, 503), each provoked for real, each answer checked against the
-//!   schema the contract names for its status.
+//!   schema the contract names for its status;
+//! - the request corpus: bodies the contract's schemas refuse must get a 4xx with the error
+//!   envelope, never a 2xx or a 5xx.
 //!
 //! Many of these fail against the host as it is (see `docs/contract-gaps.md`); each test lists
 //! every mismatch it found rather than stopping at the first, so one run shows a route's gaps.
 
-use kyro_e2e::contract::{Contract, Findings, snippet};
+use std::collections::BTreeMap;
+
+use kyro_e2e::contract::{Contract, Findings, request_corpus, snippet};
 use kyro_e2e::http::HttpResponse;
 use kyro_e2e::server::{
     ACME_ADMIN_TOKEN, ACME_DATA_TOKEN, ACME_OBS_TOKEN, ADMIN_TOKEN, DATA_TOKEN, KyroServer,
@@ -488,6 +492,15 @@ fn change_event_body(source_event_id: &str) -> Value {
     })
 }
 
+fn namespace_event_body(source_event_id: &str) -> Value {
+    json!({
+        "target": { "type": "namespace", "namespace": "support" },
+        "change_type": "namespace_rebuilt",
+        "scope": { "tenant_id": "acme", "namespace": "support" },
+        "source_event_id": source_event_id
+    })
+}
+
 fn upsert_body(tenant: &str, id: &str) -> Value {
     json!({
         "scope": { "tenant_id": tenant, "namespace": "support" },
@@ -565,6 +578,10 @@ fn route_retrieve_context() {
     let mut short = retrieve_body("acme");
     short["query_embedding"] = json!([1.0, 0.0]);
     route.post("embedding of the wrong dimension", Some(DATA_TOKEN), &short, 400);
+    // Serde reads a sequence as a struct's fields in order; the contract wants an object.
+    let positional =
+        json!([[1.0, 0.0, 0.0, 0.0], null, { "tenant_id": "acme", "namespace": "support" }]);
+    route.post("the fields as a JSON array", Some(DATA_TOKEN), &positional, 400);
     let foreign = retrieve_body("globex");
     route.post("restricted token, another tenant", Some(ACME_DATA_TOKEN), &foreign, 403);
     let mut elsewhere = retrieve_body("acme");
@@ -648,7 +665,8 @@ fn route_ingest_change_event() {
     let mut renamed = change_event_body("evt-bad");
     renamed["change_type"] = json!("renamed");
     route.post("unknown change_type", Some(DATA_TOKEN), &renamed, 400);
-    let mut unscoped = change_event_body("evt-unscoped");
+    // Without its scope, a namespace event would reach the namespace of every tenant.
+    let mut unscoped = namespace_event_body("evt-unscoped");
     unscoped.as_object_mut().map(|event| event.remove("scope"));
     route.post("required scope missing", Some(DATA_TOKEN), &unscoped, 400);
     let mut foreign = change_event_body("evt-foreign");
@@ -1105,4 +1123,225 @@ fn every_contract_route_has_a_route_test() {
         .filter(|id| !tested.contains(&id.as_str()))
         .collect();
     assert!(untested.is_empty(), "contract routes without a route test: {untested:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The request corpus
+// ---------------------------------------------------------------------------------------------
+
+/// The most corpus requests one run sends: the corpus is derived from the schemas, and this
+/// keeps a schema that grows from turning the test into a load test.
+const MAX_CORPUS_CASES: usize = 4000;
+
+/// The source event id the corpus replaces with a fresh one in each change event, so a body the
+/// host wrongly accepts cannot make a later one look like a replay (409).
+const CORPUS_EVENT_ID: &str = "corpus-event";
+
+/// A valid body of each request schema (two where a union or an optional artifact matters),
+/// with the token of the route's plane.
+fn corpus_bases(
+    trace_id: &str,
+    capture: &Value,
+    run: &Value,
+) -> Vec<(&'static str, &'static str, Value)> {
+    let first_step = capture["steps"][0]["observed_record"]["step_index"].as_u64().unwrap_or(0);
+    vec![
+        ("/v1/context/retrieve", DATA_TOKEN, full_retrieve_body()),
+        (
+            "/v1/context/invalidate",
+            DATA_TOKEN,
+            json!({ "target": { "type": "namespace", "namespace": "support" }, "tenant_id": "acme", "reason": "corpus" }),
+        ),
+        (
+            "/v1/context/invalidate",
+            DATA_TOKEN,
+            json!({ "target": { "type": "connector", "connector_id": "mem" } }),
+        ),
+        ("/v1/events/change", DATA_TOKEN, change_event_body(CORPUS_EVENT_ID)),
+        ("/v1/events/change", DATA_TOKEN, namespace_event_body(CORPUS_EVENT_ID)),
+        ("/v1/documents/upsert", DATA_TOKEN, upsert_body("acme", "corpus-doc")),
+        ("/v1/documents/delete", DATA_TOKEN, delete_body("acme", "corpus-doc")),
+        (
+            "/v1/context/feedback",
+            DATA_TOKEN,
+            json!({ "trace_id": trace_id, "signal": "useful", "item_ids": ["doc-1"], "comment": "corpus" }),
+        ),
+        ("/v1/proofs/bundle", ADMIN_TOKEN, json!({ "recent": 10 })),
+        (
+            "/v1/proofs/bundle",
+            ADMIN_TOKEN,
+            json!({ "baseline_capture": capture, "candidate_run": run }),
+        ),
+        (
+            "/v1/root-cause/report",
+            ADMIN_TOKEN,
+            json!({ "recent": 10, "trace_id": trace_id, "max_incidents": 5, "include_non_stale": true }),
+        ),
+        ("/v1/replay/diff", ADMIN_TOKEN, json!({ "baseline": run, "candidate": run })),
+        (
+            "/v1/replay/counterfactual",
+            ADMIN_TOKEN,
+            json!({ "capture": capture, "scenario": { "name": "corpus",
+                    "interventions": [{ "type": "drop_step", "step_index": first_step }] } }),
+        ),
+        (
+            "/v1/replay/shadow-sessions",
+            ADMIN_TOKEN,
+            json!({ "schema_version": 1, "allow_connector_mutations": false, "replay_primer": {
+                "current_generation": 0, "scope_generations": [], "processed_change_events": [] } }),
+        ),
+    ]
+}
+
+/// The corpus generator keeps exactly the derived bodies the schema refuses.
+#[test]
+fn the_corpus_holds_exactly_what_the_schema_refuses() {
+    let contract = Contract::pinned();
+    let valid = json!({ "schema_version": 1, "replay_primer": { "current_generation": 2 } });
+    let cases = request_corpus(contract, "POST", "/v1/replay/shadow-sessions", &valid);
+    let descriptions: Vec<&str> = cases.iter().map(|case| case.description.as_str()).collect();
+    for expected in [
+        "non-object body: an array",
+        "non-object body: empty",
+        "non-object body: invalid JSON",
+        "remove /schema_version",
+        "/schema_version = null",
+        "/schema_version = a string",
+        "/replay_primer = an empty array",
+        "/replay_primer/current_generation = a fractional number",
+        "unknown field kyro_corpus_unknown_field in the root object",
+        "unknown field kyro_corpus_unknown_field in /replay_primer",
+    ] {
+        assert!(descriptions.contains(&expected), "{expected:?} missing from {descriptions:#?}");
+    }
+    // Bodies the schema accepts are not in the corpus: the primer's fields all have defaults.
+    for accepted in [
+        "remove /replay_primer/current_generation",
+        "/replay_primer/current_generation = the integer 0",
+    ] {
+        assert!(!descriptions.contains(&accepted), "{accepted:?} is valid, yet in the corpus");
+    }
+    for case in &cases {
+        if let Some(value) = &case.value {
+            let refused = contract.validate_request("POST", "/v1/replay/shadow-sessions", value);
+            assert!(refused.is_err(), "{} is valid, yet in the corpus", case.description);
+        }
+    }
+}
+
+/// What the host answered to the corpus, by route and kind of wrong answer.
+#[derive(Default)]
+struct CorpusReport {
+    n_sent: usize,
+    /// Route -> lines, for valid bodies that were refused.
+    refused_valid: BTreeMap<&'static str, Vec<String>>,
+    /// Route -> lines, for forbidden bodies that got a 2xx.
+    accepted: BTreeMap<&'static str, Vec<String>>,
+    /// Route -> lines, for forbidden bodies that got a 5xx or another non-4xx status.
+    not_client_error: BTreeMap<&'static str, Vec<String>>,
+    /// Route -> lines, for 4xx answers whose body is not the error envelope.
+    bad_envelope: BTreeMap<&'static str, Vec<String>>,
+}
+
+impl CorpusReport {
+    fn render(&self) -> String {
+        let mut text = String::new();
+        for (title, groups) in [
+            ("valid bodies refused", &self.refused_valid),
+            ("forbidden bodies accepted (2xx)", &self.accepted),
+            ("forbidden bodies answered with a 5xx or a non-4xx status", &self.not_client_error),
+            ("4xx answers without the error envelope", &self.bad_envelope),
+        ] {
+            let n_lines: usize = groups.values().map(Vec::len).sum();
+            if n_lines == 0 {
+                continue;
+            }
+            text.push_str(&format!("\n{title}: {n_lines}\n"));
+            for (route, lines) in groups {
+                text.push_str(&format!("  POST {route}: {}\n", lines.len()));
+                for line in lines {
+                    text.push_str(&format!("    - {line}\n"));
+                }
+            }
+        }
+        text
+    }
+}
+
+/// Bodies the contract's request schemas refuse, derived from valid ones (every field removed,
+/// every field given each wrong JSON type and null, an unknown field in every object, non-object
+/// bodies), each sent once: every answer must be a 4xx with the error envelope.
+#[test]
+fn forbidden_request_bodies_get_a_4xx_with_the_error_envelope() {
+    let contract = Contract::pinned();
+    let host = Host::start("corpus", "max_shadow_sessions = 500");
+    let trace_id = host.seed("acme", "doc-1");
+    let corpus_doc =
+        host.post("/v1/documents/upsert", DATA_TOKEN, &upsert_body("acme", "corpus-doc"));
+    assert_eq!(corpus_doc.status, 200, "{}", snippet(&corpus_doc.body));
+    let capture = host.capture();
+    let run = run_report_from(&capture).unwrap_or_else(|_| empty_run());
+    let bases = corpus_bases(&trace_id, &capture, &run);
+    let mut report = CorpusReport::default();
+    let mut n_events = 0_usize;
+    let started = std::time::Instant::now();
+    for (base_idx, (path, token, valid)) in bases.iter().enumerate() {
+        let cases = request_corpus(contract, "POST", path, valid);
+        assert!(
+            report.n_sent + cases.len() <= MAX_CORPUS_CASES,
+            "the corpus grew past {MAX_CORPUS_CASES} requests; bound it in kyro_e2e::contract::request_corpus"
+        );
+        for case in cases {
+            let mut body = case.body;
+            if let Some(mut value) =
+                case.value.filter(|value| value["source_event_id"] == CORPUS_EVENT_ID)
+            {
+                n_events += 1;
+                value["source_event_id"] = json!(format!("corpus-event-{n_events}"));
+                body = value.to_string().into_bytes();
+            }
+            report.n_sent += 1;
+            let response = host.server.post_raw(path, Some(token), &[], &body);
+            let line =
+                format!("{}: {} {}", case.description, response.status, snippet(&response.body));
+            match response.status {
+                400..=499 => {
+                    let envelope = serde_json::from_slice::<Value>(&response.body)
+                        .map_err(|err| err.to_string())
+                        .and_then(|body| {
+                            contract
+                                .validate_response("POST", path, response.status, &body)
+                                .map_err(|violations| violations.to_string())
+                        });
+                    if let Err(reason) = envelope {
+                        report
+                            .bad_envelope
+                            .entry(path)
+                            .or_default()
+                            .push(format!("{line}: {reason}"));
+                    }
+                }
+                200..=299 => report.accepted.entry(path).or_default().push(line),
+                _ => report.not_client_error.entry(path).or_default().push(line),
+            }
+        }
+        // The valid body last, so the forbidden ones met the same state.
+        let mut valid = valid.clone();
+        if valid["source_event_id"] == CORPUS_EVENT_ID {
+            valid["source_event_id"] = json!(format!("corpus-event-valid-{base_idx}"));
+        }
+        let response = host.server.post_raw(path, Some(token), &[], valid.to_string().as_bytes());
+        report.n_sent += 1;
+        if !(200..=299).contains(&response.status) {
+            let line = format!("{}: {}", response.status, snippet(&response.body));
+            report.refused_valid.entry(path).or_default().push(line);
+        }
+    }
+    let rendered = report.render();
+    assert!(
+        rendered.is_empty(),
+        "{} corpus requests in {:.1} s, of which these do not match the contract:{rendered}",
+        report.n_sent,
+        started.elapsed().as_secs_f64()
+    );
 }

@@ -1,15 +1,15 @@
 //! The published KyroDB Runtime API v1 contract, for the end-to-end tests: the pinned OpenAPI
 //! document (`contracts/kyro-runtime.v1.openapi.json` from the `kyrodb` 1.0.3 source
 //! distribution, fetched and hash-checked by `scripts/setup-contract.sh`), a validator of JSON
-//! values against its component schemas and its routes' request and response schemas, and a
-//! collector of findings for route tests.
+//! values against its component schemas and its routes' request and response schemas, a
+//! collector of findings for route tests, and a request corpus generated from the schemas.
 //!
 //! The document is the authority, so nothing here encodes a schema by hand: every verdict comes
 //! from the document through the `jsonschema` crate (OpenAPI 3.1 schemas are JSON Schema
 //! 2020-12), with `format` checked too, because the official SDK parses `date-time` fields.
 //! It does not talk to a server; the tests do that and hand the answers in.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -511,4 +511,145 @@ pub fn snippet(body: &[u8]) -> String {
     } else {
         text.into_owned()
     }
+}
+
+/// One request body of the corpus: what was done to the valid body, and the bytes to send.
+#[derive(Debug, Clone)]
+pub struct CorpusCase {
+    /// What makes it wrong (`remove /scope/tenant_id`, `/top_k = null`, `non-object: []`).
+    pub description: String,
+    /// The body, when it is JSON (`None` for the empty and the invalid-JSON bodies).
+    pub value: Option<Value>,
+    /// The bytes to send.
+    pub body: Vec<u8>,
+}
+
+/// Values of each JSON type (and an integer below every `minimum` and a string outside every
+/// enum) that the corpus puts in place of each field.
+fn replacement_samples() -> Vec<(&'static str, Value)> {
+    vec![
+        ("null", Value::Null),
+        ("a boolean", json!(false)),
+        ("the integer 0", json!(0)),
+        ("a fractional number", json!(1.5)),
+        ("a string", json!("kyro-corpus-unlisted")),
+        ("an empty array", json!([])),
+        ("an empty object", json!({})),
+    ]
+}
+
+/// The unknown field the corpus adds to every object.
+pub const UNKNOWN_FIELD: &str = "kyro_corpus_unknown_field";
+
+/// Request bodies the contract forbids, derived from `valid`, a body the route's request schema
+/// accepts: every field removed, every field given each other JSON type and null, an unknown
+/// field added to every object, and non-object bodies. A derived body is kept only when the
+/// contract's schema refuses it, so the corpus is exactly as strict as the document.
+/// Arrays of scalars are mutated at their first element only, which bounds the corpus.
+///
+/// # Panics
+///
+/// When `valid` does not match the route's request schema (the corpus would prove nothing).
+pub fn request_corpus(
+    contract: &Contract,
+    method: &str,
+    path: &str,
+    valid: &Value,
+) -> Vec<CorpusCase> {
+    if let Err(violations) = contract.validate_request(method, path, valid) {
+        panic!("the corpus's valid body for {method} {path} is not valid: {violations}");
+    }
+    let mut cases = Vec::new();
+    for (description, body) in [
+        ("non-object body: an array", b"[]".to_vec()),
+        ("non-object body: a string", b"\"kyro\"".to_vec()),
+        ("non-object body: a number", b"7".to_vec()),
+        ("non-object body: null", b"null".to_vec()),
+        ("non-object body: empty", Vec::new()),
+        ("non-object body: invalid JSON", b"{\"scope\":".to_vec()),
+    ] {
+        let value = serde_json::from_slice(&body).ok();
+        cases.push(CorpusCase { description: description.to_owned(), value, body });
+    }
+    // Arrays a lenient decoder might read as the object, wrapped or by position.
+    let mut arrays = vec![("the valid body inside an array", json!([valid]))];
+    if let Value::Object(object) = valid {
+        arrays.push((
+            "the valid body's values as an array",
+            Value::Array(object.values().cloned().collect()),
+        ));
+    }
+    for (description, array) in arrays {
+        cases.push(CorpusCase {
+            description: format!("non-object body: {description}"),
+            body: array.to_string().into_bytes(),
+            value: Some(array),
+        });
+    }
+    let mut seen = BTreeSet::new();
+    let mut derived = Vec::new();
+    mutations(valid, "", &mut derived);
+    for (description, mutated) in derived {
+        let body = mutated.to_string();
+        if !seen.insert(body.clone()) {
+            continue;
+        }
+        if contract.validate_request(method, path, &mutated).is_ok() {
+            continue;
+        }
+        cases.push(CorpusCase { description, body: body.into_bytes(), value: Some(mutated) });
+    }
+    cases
+}
+
+/// Every single-step mutation of `value` below the root pointer `pointer`, as whole bodies.
+fn mutations(root: &Value, pointer: &str, out: &mut Vec<(String, Value)>) {
+    let Some(node) = root.pointer(pointer) else { return };
+    match node {
+        Value::Object(object) => {
+            for key in object.keys() {
+                let child = format!("{pointer}/{}", escape(key));
+                let mut removed = root.clone();
+                if let Some(Value::Object(parent)) = removed.pointer_mut(pointer) {
+                    parent.remove(key);
+                }
+                out.push((format!("remove {child}"), removed));
+                replace_each(root, &child, out);
+                mutations(root, &child, out);
+            }
+            let mut extended = root.clone();
+            if let Some(Value::Object(parent)) = extended.pointer_mut(pointer) {
+                parent.insert(UNKNOWN_FIELD.to_owned(), json!("x"));
+            }
+            let at = if pointer.is_empty() { "the root object" } else { pointer };
+            out.push((format!("unknown field {UNKNOWN_FIELD} in {at}"), extended));
+        }
+        Value::Array(items) => {
+            let all_scalars = items.iter().all(|item| !item.is_object() && !item.is_array());
+            let n_visit = if all_scalars { items.len().min(1) } else { items.len() };
+            for item_idx in 0..n_visit {
+                let child = format!("{pointer}/{item_idx}");
+                replace_each(root, &child, out);
+                mutations(root, &child, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn replace_each(root: &Value, pointer: &str, out: &mut Vec<(String, Value)>) {
+    for (label, sample) in replacement_samples() {
+        let mut replaced = root.clone();
+        if let Some(slot) = replaced.pointer_mut(pointer) {
+            if *slot == sample {
+                continue;
+            }
+            *slot = sample;
+        }
+        out.push((format!("{pointer} = {label}"), replaced));
+    }
+}
+
+fn escape(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
 }
