@@ -22,4 +22,5 @@ mod quickstart;
 mod replay;
 mod runtime;
 mod scaffold;
+mod sdk;
 mod tidy;
