@@ -231,8 +231,13 @@ impl Host {
         body["freshness_mode"] = json!("strict");
         body["required_generation"] = json!(999);
         body["filters"] = json!({ "type": "exact", "key": "lang", "value": "en" });
-        let packet = self.post("/v1/context/retrieve", DATA_TOKEN, &body);
-        assert_eq!(packet.status, 200, "blocked retrieve: {}", snippet(&packet.body));
+        self.retrieve_trace(&body)
+    }
+
+    /// Retrieves `body`; returns the packet's trace id.
+    fn retrieve_trace(&self, body: &Value) -> String {
+        let packet = self.post("/v1/context/retrieve", DATA_TOKEN, body);
+        assert_eq!(packet.status, 200, "retrieve: {}", snippet(&packet.body));
         packet.json()["trace_id"].as_str().expect("a packet names its trace").to_owned()
     }
 
@@ -800,12 +805,23 @@ fn trace_route_checks(name: &str, template: &'static str, suffix: &str) {
     let trace_id = host.seed("acme", "doc-1");
     let globex_trace = host.seed("globex", "doc-1");
     let blocked_trace = host.blocked_retrieve("acme");
+    let mut strict = retrieve_body("acme");
+    strict["freshness_mode"] = json!("strict");
+    host.retrieve_trace(&strict);
+    let reused_trace = host.retrieve_trace(&strict);
+    let changed = host.post("/v1/events/change", DATA_TOKEN, &change_event_body("evt-trace"));
+    assert_eq!(changed.status, 200, "{}", snippet(&changed.body));
+    let changed_trace = host.retrieve_trace(&strict);
     let mut route = RouteCheck::new(&host, "GET", template);
     let path = format!("/v1/traces/{trace_id}{suffix}");
     let body = route.get("a stored trace", &path, Some(OBS_TOKEN), 200);
     route.expect_value("a stored trace", body.as_ref(), "/trace_id", json!(trace_id));
     let blocked = format!("/v1/traces/{blocked_trace}{suffix}");
     route.get("a blocked strict retrieve with a filter", &blocked, Some(OBS_TOKEN), 200);
+    let reused = format!("/v1/traces/{reused_trace}{suffix}");
+    route.get("a strict retrieve served from reuse", &reused, Some(OBS_TOKEN), 200);
+    let changed = format!("/v1/traces/{changed_trace}{suffix}");
+    route.get("a strict retrieve after a change event", &changed, Some(OBS_TOKEN), 200);
     route.get("admin token (may call observability)", &path, Some(ADMIN_TOKEN), 200);
     route.get("unknown trace", &format!("/v1/traces/tr_gone{suffix}"), Some(OBS_TOKEN), 404);
     let spaced = format!("/v1/traces/%20tr_1{suffix}");
