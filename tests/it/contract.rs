@@ -9,13 +9,15 @@
 //! - the request corpus: bodies the contract's schemas refuse must get a 4xx with the error
 //!   envelope, never a 2xx or a 5xx.
 //!
-//! Many of these fail against the host as it is (see `docs/contract-gaps.md`); each test lists
-//! every mismatch it found rather than stopping at the first, so one run shows a route's gaps.
+//! Each test lists every mismatch it found rather than stopping at the first, so one run shows
+//! all of a route's gaps.
 
 use std::collections::BTreeMap;
 
 use kyro_e2e::contract::{Contract, Findings, request_corpus, snippet};
 use kyro_e2e::http::HttpResponse;
+use kyro_e2e::postgres::Database;
+use kyro_e2e::replay::run_report;
 use kyro_e2e::server::{
     ACME_ADMIN_TOKEN, ACME_DATA_TOKEN, ACME_OBS_TOKEN, ADMIN_TOKEN, DATA_TOKEN, KyroServer,
     OBS_TOKEN, tokens_section,
@@ -193,13 +195,13 @@ fn the_validator_refuses_deliberately_wrong_answers() {
 /// state in a PostgreSQL database of its own, so a test can break an evidence table under it.
 struct Host {
     server: KyroServer,
-    database: StateDatabase,
+    database: Database,
 }
 
 impl Host {
     /// Starts a host; `extra` is added to the top level of its `kyro.toml`.
     fn start(name: &str, extra: &str) -> Self {
-        let database = StateDatabase::create(name);
+        let database = Database::create(&format!("contract_{name}"));
         let config = format!(
             "listen = \"{{listen}}\"\nmode = \"development\"\ndefault_freshness = \"balanced\"\nstate = \"{}\"\n{extra}\n{}\n\
              [[stores]]\nid = \"mem\"\nplugin = \"{}\"\nownership_mode = \"write_through\"\nnamespaces = [\"support\"]\n\
@@ -262,42 +264,6 @@ impl Host {
         let created = self.post("/v1/replay/shadow-sessions", ADMIN_TOKEN, &request);
         let body: Value = serde_json::from_slice(&created.body).ok()?;
         (created.status == 200).then(|| body["session_id"].as_str().map(str::to_owned)).flatten()
-    }
-}
-
-/// A PostgreSQL database holding one host's state, dropped at the end.
-struct StateDatabase(String);
-
-impl StateDatabase {
-    fn create(name: &str) -> Self {
-        let database =
-            format!("kyro_e2e_contract_{}_{}", name.replace('-', "_"), std::process::id());
-        crate::pgvector::psql(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"));
-        crate::pgvector::psql(&format!("CREATE DATABASE {database}"));
-        Self(database)
-    }
-
-    fn url(&self) -> String {
-        let base = crate::pgvector::database_url();
-        let (server, _) = base.rsplit_once('/').expect("the test database URL names a database");
-        format!("{server}/{}", self.0)
-    }
-
-    /// Takes a state table away, so every write or read of it fails as on a broken database.
-    fn break_table(&self, table: &str) {
-        let output = std::process::Command::new("psql")
-            .arg(self.url())
-            .args(["-v", "ON_ERROR_STOP=1", "-q", "-c"])
-            .arg(format!("ALTER TABLE {table} RENAME TO {table}_away"))
-            .output()
-            .expect("psql is installed with PostgreSQL (scripts/setup-postgres.sh)");
-        assert!(output.status.success(), "psql: {}", String::from_utf8_lossy(&output.stderr));
-    }
-}
-
-impl Drop for StateDatabase {
-    fn drop(&mut self) {
-        crate::pgvector::psql(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0));
     }
 }
 
@@ -526,25 +492,7 @@ fn delete_body(tenant: &str, id: &str) -> Value {
 /// A `ReplayRunReport` (what the SDK's replay diff takes) of a capture's observed records, or why
 /// the capture's records do not make one.
 fn run_report_from(capture: &Value) -> Result<Value, String> {
-    let mut records = Vec::new();
-    for (step_idx, step) in capture["steps"].as_array().into_iter().flatten().enumerate() {
-        let record = step
-            .get("observed_record")
-            .ok_or_else(|| format!("capture steps[{step_idx}] has no observed_record"))?;
-        records.push(record.clone());
-    }
-    let count =
-        |field: &str, value: &str| records.iter().filter(|record| record[field] == value).count();
-    let run = json!({
-        "generated_at": capture["generated_at"],
-        "total_steps": records.len(),
-        "retrieve_steps": count("step_type", "retrieve"),
-        "complete_count": count("status", "complete"),
-        "degraded_count": count("status", "degraded"),
-        "stale_blocked_count": count("status", "stale_blocked"),
-        "total_latency_ms": 0.0,
-        "records": records,
-    });
+    let run = run_report(capture);
     Contract::pinned()
         .validate_schema("ReplayRunReport", &run)
         .map_err(|violations| violations.to_string())?;

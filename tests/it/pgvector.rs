@@ -4,24 +4,10 @@
 
 use std::process::Command;
 
+use kyro_e2e::postgres::{database_url, psql};
 use kyro_e2e::server::{DATA_TOKEN, KyroServer, tokens_section};
 use kyro_e2e::{kyro_binary, plugin_path, profile_dir, temp_dir};
 use serde_json::{Value, json};
-
-pub(crate) fn database_url() -> String {
-    std::env::var("KYRO_TEST_DATABASE_URL").expect(
-        "KYRO_TEST_DATABASE_URL is not set: run scripts/setup-postgres.sh (scripts/test.sh does) and export the URL it prints",
-    )
-}
-
-pub(crate) fn psql(sql: &str) {
-    let output = Command::new("psql")
-        .arg(database_url())
-        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
-        .output()
-        .expect("psql is installed with PostgreSQL (scripts/setup-postgres.sh)");
-    assert!(output.status.success(), "psql failed: {}", String::from_utf8_lossy(&output.stderr));
-}
 
 /// Creates a fresh table from the example schema, with 4-dimensional vectors.
 pub(crate) fn create_table(name: &str) -> String {
