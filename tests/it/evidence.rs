@@ -97,7 +97,13 @@ fn a_blocked_strict_retrieve_is_diagnosed_as_such() {
         retrieve(&server, "acme", json!({}))
     };
     assert_eq!(reused["meta"]["execution_path"], "context_reuse_hit");
-    assert_eq!(diagnosis(&server, reused["trace_id"].as_str().unwrap())["kind"], "cache_reuse_hit");
+    let reused_trace = reused["trace_id"].as_str().unwrap();
+    assert_eq!(diagnosis(&server, reused_trace)["kind"], "cache_reuse_hit");
+    // The trace says what the planner decided in words, not in Rust's debug rendering.
+    let trace = server.get(&format!("/v1/traces/{reused_trace}"), Some(OBS_TOKEN)).json();
+    let lookup =
+        trace["stages"].as_array().unwrap().iter().find(|stage| stage["stage"] == "reuse_lookup");
+    assert_eq!(lookup.unwrap()["detail"], "reuse a fresh entry", "{trace}");
 }
 
 #[test]
