@@ -184,6 +184,8 @@ fn reports_bundles_and_diffs_carry_no_content_embeddings_tokens_or_foreign_trace
             ADMIN_TOKEN,
             &json!({ "baseline_capture": capture, "candidate_run": run }),
         ),
+        server.get("/v1/runtime/evidence?recent=10", Some(ADMIN_TOKEN)),
+        server.get("/v1/runtime/evidence?recent=10", Some(ACME_ADMIN_TOKEN)),
     ];
     let canaries = [
         CANARY_CONTENT.to_owned(),
@@ -212,7 +214,7 @@ fn reports_bundles_and_diffs_carry_no_content_embeddings_tokens_or_foreign_trace
     );
     assert!(!bundle["baseline_run_summary"]["redactions"].as_array().unwrap().is_empty());
     // A token restricted to acme sees globex's traces only as keys, and is told so.
-    for restricted in [documents[3].json(), documents[4].json()] {
+    for restricted in [documents[3].json(), documents[4].json(), documents[9].json()] {
         let text = restricted.to_string();
         assert!(!text.contains(&globex_trace), "{text}");
         assert!(text.contains("redacted:"), "{text}");
@@ -240,6 +242,11 @@ fn reports_bundles_and_diffs_carry_no_content_embeddings_tokens_or_foreign_trace
     let supplied = documents[7].json();
     assert_eq!(supplied["baseline_capture_source"], "caller_supplied");
     assert_eq!(supplied["replay_diff_summary"]["changed_steps"], 0, "{supplied}");
+    // KyroDB's own listing keeps the line per trace and per feedback the bundle used to carry.
+    let listing = documents[8].json();
+    assert_eq!(listing["traces"].as_array().unwrap().len(), 2, "{listing}");
+    assert_eq!(listing["feedback"][0]["comment_bytes"], CANARY_COMMENT.len(), "{listing}");
+    assert_eq!(listing["feedback"][0]["signal"], "irrelevant", "{listing}");
     // Reports take only the contract's fields: no tenant filter.
     let foreign =
         server.post("/v1/proofs/bundle", ACME_ADMIN_TOKEN, &json!({ "tenant_id": "globex" }));

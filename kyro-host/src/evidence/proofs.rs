@@ -1,5 +1,6 @@
 //! The proof report (`GET /v1/proofs/context`): what the recent traces prove about freshness,
-//! redacted for the caller.
+//! redacted for the caller; and KyroDB's own listing of those traces and their feedback
+//! (`GET /v1/runtime/evidence`).
 
 use std::collections::BTreeMap;
 
@@ -16,7 +17,10 @@ use crate::runtime::principal::Principal;
 use crate::runtime::session::Session;
 use crate::runtime::{Runtime, now_ms};
 use crate::state::FeedbackRow;
-use crate::wire::evidence::{ContextProofReport, IncidentCount, ProofQuality, ProofStatusCount};
+use crate::wire::evidence::{
+    ContextProofReport, EvidenceListing, FeedbackLine, IncidentCount, ProofQuality,
+    ProofStatusCount, TraceLine,
+};
 use crate::wire::packet::ProofStatus;
 
 /// `GET /v1/proofs/context?recent=N`.
@@ -42,6 +46,65 @@ pub(crate) async fn report(
         report.deployment_evidence_redacted = Some(true);
     }
     Ok(report)
+}
+
+/// `GET /v1/runtime/evidence?recent=N` (ours): the traces and feedback a proof report counts,
+/// one line each.
+///
+/// # Errors
+///
+/// An invalid `recent`, or unhealthy evidence.
+pub(crate) async fn listing(
+    runtime: &Runtime,
+    session: &Session,
+    principal: &Principal,
+    recent: Option<usize>,
+) -> RuntimeResult<EvidenceListing> {
+    let recent = recent_param(recent, 100)?;
+    let Loaded { traces, feedback, .. } = load_traces(runtime, session, recent).await?;
+    let mut redactor = Redactor::new(principal);
+    let mut listing = EvidenceListing {
+        generated_at: kyro_core::time::rfc3339_millis(now_ms()),
+        traces: Vec::with_capacity(traces.len()),
+        feedback: Vec::new(),
+        redactions: Vec::new(),
+    };
+    for trace in &traces {
+        let signals = signals_of(&feedback, &trace.trace_id);
+        let trace_key = redactor.trace_key(&trace.tenant_id, &trace.trace_id);
+        let body = &trace.trace;
+        listing.traces.push(TraceLine {
+            trace_key: trace_key.clone(),
+            tenant: redactor.tenant(&trace.tenant_id),
+            timestamp: kyro_core::time::rfc3339_millis(trace.created_at_ms),
+            status: trace.facts.status,
+            execution_path: trace.facts.execution_path,
+            freshness_mode: trace.facts.freshness_mode,
+            served_freshness_mode: trace.facts.served_freshness_mode,
+            freshness_generation: body.freshness_generation,
+            items_returned: body.items_returned,
+            items_omitted: body.items_omitted,
+            stale_pruned_count: trace.facts.n_stale_pruned,
+            diagnostic_codes: trace.facts.diagnostic_codes.clone(),
+            connector_used: body.connector_used.clone(),
+            total_latency_ms: body.total_latency_ms,
+            proof_status: trace.proof_status(),
+            diagnosis: trace.diagnosis(&signals).kind,
+        });
+        for row in feedback.get(&trace.trace_id).into_iter().flatten() {
+            let Some(signal) = FeedbackSignal::parse(&row.signal) else { continue };
+            listing.feedback.push(FeedbackLine {
+                trace_key: trace_key.clone(),
+                signal,
+                received_at: kyro_core::time::rfc3339_millis(row.received_at_ms),
+                item_count: serde_json::from_str::<Vec<String>>(&row.item_ids)
+                    .map_or(0, |ids| ids.len()),
+                comment_bytes: row.comment.as_ref().map_or(0, String::len),
+            });
+        }
+    }
+    listing.redactions = redactor.redactions();
+    Ok(listing)
 }
 
 /// How well the traces were proven.

@@ -13,11 +13,11 @@ use super::auth::{AdminPlane, Caller};
 use super::error::{ApiError, ApiResult};
 use super::extract::{JsonBody, SessionOf};
 use super::observability::recent;
-use crate::evidence::{bundle, capture, recent_param, replay, root_cause};
+use crate::evidence::{bundle, capture, proofs, recent_param, replay, root_cause};
 use crate::runtime::Runtime;
 use crate::wire::capture::CaptureExport;
 use crate::wire::evidence::{
-    BundleRequest, ProofBundle, RecentQuery, RootCauseReport, RootCauseRequest,
+    BundleRequest, EvidenceListing, ProofBundle, RecentQuery, RootCauseReport, RootCauseRequest,
 };
 use crate::wire::health::RuntimeHealth;
 use crate::wire::replay::{
@@ -43,6 +43,16 @@ pub(crate) async fn runtime_health(
 ) -> ApiResult<Json<RuntimeHealth>> {
     principal.require_unrestricted("read the runtime's health, which spans tenants")?;
     Ok(Json(runtime.runtime_health().await))
+}
+
+pub(crate) async fn runtime_evidence(
+    State(runtime): Shared,
+    Caller(principal, ..): Caller<AdminPlane>,
+    SessionOf(session): SessionOf,
+    query: Result<Query<RecentQuery>, QueryRejection>,
+) -> ApiResult<Json<EvidenceListing>> {
+    let recent = recent(query)?;
+    Ok(Json(proofs::listing(&runtime, &session, &principal, recent).await?))
 }
 
 pub(crate) async fn proof_bundle(

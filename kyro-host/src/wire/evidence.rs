@@ -8,7 +8,7 @@
 
 use kyro_core::FreshnessMode;
 use kyro_core::diagnosis::{DiagnosisKind, FeedbackSignal};
-use kyro_core::planner::PacketStatus;
+use kyro_core::planner::{DiagnosticCode, ExecutionPath, PacketStatus};
 use kyro_core::replay::{StepStatus, StepType};
 use serde::{Deserialize, Serialize};
 
@@ -335,4 +335,45 @@ pub(crate) struct RootCauseReport {
     pub(crate) evidence_quality: EvidenceQuality,
     pub(crate) redactions: Vec<String>,
     pub(crate) warnings: Vec<String>,
+}
+
+/// One trace as KyroDB's own evidence listing shows it (no content, no query).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct TraceLine {
+    pub(crate) trace_key: String,
+    pub(crate) tenant: String,
+    pub(crate) timestamp: String,
+    pub(crate) status: PacketStatus,
+    pub(crate) execution_path: ExecutionPath,
+    pub(crate) freshness_mode: FreshnessMode,
+    pub(crate) served_freshness_mode: FreshnessMode,
+    pub(crate) freshness_generation: u64,
+    pub(crate) items_returned: usize,
+    pub(crate) items_omitted: usize,
+    pub(crate) stale_pruned_count: usize,
+    pub(crate) diagnostic_codes: Vec<DiagnosticCode>,
+    pub(crate) connector_used: Option<String>,
+    pub(crate) total_latency_ms: f64,
+    pub(crate) proof_status: ProofStatus,
+    pub(crate) diagnosis: DiagnosisKind,
+}
+
+/// One feedback entry as KyroDB's own evidence listing shows it (the comment only by length).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct FeedbackLine {
+    pub(crate) trace_key: String,
+    pub(crate) signal: FeedbackSignal,
+    pub(crate) received_at: String,
+    pub(crate) item_count: usize,
+    pub(crate) comment_bytes: usize,
+}
+
+/// `GET /v1/runtime/evidence?recent=N` (ours, observability-admin plane): the recent traces and
+/// the feedback on them, line by line, redacted for the caller; what proof reports count.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct EvidenceListing {
+    pub(crate) generated_at: String,
+    pub(crate) traces: Vec<TraceLine>,
+    pub(crate) feedback: Vec<FeedbackLine>,
+    pub(crate) redactions: Vec<String>,
 }
