@@ -55,7 +55,8 @@ impl Run {
     /// Too many records, or `generated_at` is not RFC 3339.
     pub(crate) fn of_report(field: &str, report: &RunReport) -> RuntimeResult<(Self, Vec<String>)> {
         check_count(&format!("{field}.records"), report.records.len())?;
-        parse_timestamp(&report.generated_at)?;
+        parse_timestamp(&report.generated_at)
+            .map_err(|err| RuntimeError::invalid(format!("{field}.generated_at: {err}")))?;
         if !report.total_latency_ms.is_finite() || report.total_latency_ms < 0.0 {
             return Err(RuntimeError::invalid(format!(
                 "{field}.total_latency_ms must be a finite number, at least 0"
@@ -174,7 +175,10 @@ pub(crate) fn diff_result(
         cache_hit_gains: delta.cache_hit_gains,
         completion_gains: delta.completion_gains,
         diagnosis_changes: delta.diagnosis_changes,
-        latency_delta_ms: candidate.total_latency_ms - baseline.total_latency_ms,
+        // To the microsecond, as latencies are measured.
+        latency_delta_ms: ((candidate.total_latency_ms - baseline.total_latency_ms) * 1000.0)
+            .round()
+            / 1000.0,
         only_in_baseline_count: delta.only_in_baseline.len(),
         only_in_candidate_count: delta.only_in_candidate.len(),
         duplicate_key_count: delta.duplicate_key_count,
