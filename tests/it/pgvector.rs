@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use kyro_e2e::postgres::{database_url, psql};
+use kyro_e2e::postgres::{Database, database_url, psql};
 use kyro_e2e::server::{DATA_TOKEN, KyroServer, tokens_section};
 use kyro_e2e::{kyro_binary, plugin_path, profile_dir, temp_dir};
 use serde_json::{Value, json};
@@ -188,32 +188,6 @@ fn kyro_prunes_rows_older_than_an_acknowledged_change_event_on_pgvector() {
         table.0
     ));
     assert_eq!(contents(&retrieve(&server, "strict")), ["refunds in 5 days"]);
-}
-
-/// A fresh PostgreSQL database for a test, dropped at the end.
-pub(crate) struct Database {
-    name: String,
-}
-
-impl Database {
-    pub(crate) fn create(label: &str) -> Self {
-        let name = format!("kyro_e2e_{label}_{}", std::process::id());
-        psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE);"));
-        psql(&format!("CREATE DATABASE {name};"));
-        Self { name }
-    }
-
-    pub(crate) fn url(&self) -> String {
-        let base = database_url();
-        let (server, _) = base.rsplit_once('/').expect("the database URL names a database");
-        format!("{server}/{}", self.name)
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        psql(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE);", self.name));
-    }
 }
 
 /// Two `kyro serve` replicas sharing their state in PostgreSQL: generations stay one sequence
