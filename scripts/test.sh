@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 echo "==> setting up PostgreSQL with pgvector"
 scripts/setup-postgres.sh
 export KYRO_TEST_DATABASE_URL="${KYRO_TEST_DATABASE_URL:-postgres://kyro:kyro@127.0.0.1:5432/kyro_test}"
+scripts/setup-contract.sh
 
 # A one-shot build gains nothing from incremental caches and they cost gigabytes of disk.
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"

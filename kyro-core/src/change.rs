@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ValidationError, ValidationResult};
+use crate::error::ValidationResult;
 use crate::limits::{MAX_ID_BYTES, MAX_SCOPE_FIELD_BYTES};
 use crate::scope::validate_identifier;
 
@@ -105,22 +105,17 @@ impl ChangeTarget {
 
     /// The canonical ledger key of the scope this target touches, given the event's scope.
     ///
-    /// # Errors
-    ///
-    /// A document target without both tenant and namespace in its scope: a document id alone
-    /// does not say whose document changed.
-    pub fn scope_key(&self, scope: &ChangeScope) -> ValidationResult<ScopeKey> {
-        Ok(match self {
+    /// A document target whose scope does not name both its tenant and namespace (an
+    /// invalidation request has no namespace field) cannot say which document changed, so it
+    /// touches the tenant it names, or everything: conservative, never stale.
+    pub fn scope_key(&self, scope: &ChangeScope) -> ScopeKey {
+        match self {
             Self::Document { doc_id } => match (&scope.tenant_id, &scope.namespace) {
                 (Some(tenant_id), Some(namespace)) => {
                     ScopeKey::document(tenant_id, namespace, doc_id)
                 }
-                _ => {
-                    return Err(ValidationError::Rule {
-                        field: "scope",
-                        rule: "must name tenant_id and namespace for a document target",
-                    });
-                }
+                (Some(tenant_id), None) => ScopeKey::tenant(tenant_id),
+                (None, _) => ScopeKey::all(),
             },
             Self::Namespace { namespace } => match &scope.tenant_id {
                 Some(tenant_id) => ScopeKey::namespace(tenant_id, namespace),
@@ -131,17 +126,13 @@ impl ChangeTarget {
             Self::Policy { policy_key } => ScopeKey(format!("policy:{policy_key}")),
             Self::Tenant { tenant_id } => ScopeKey::tenant(tenant_id),
             Self::All => ScopeKey::all(),
-        })
+        }
     }
 
     /// Every ledger key a change to this target advances. Policy and bundle changes have no
     /// mapping to the requests they affect, so they also advance their tenant (or everything,
     /// when the event names no tenant): conservative, never stale.
-    ///
-    /// # Errors
-    ///
-    /// As [`ChangeTarget::scope_key`].
-    pub fn touched_keys(&self, scope: &ChangeScope) -> ValidationResult<Vec<ScopeKey>> {
+    pub fn touched_keys(&self, scope: &ChangeScope) -> Vec<ScopeKey> {
         self.touched_keys_for(scope, ChangeType::ContentUpdated)
     }
 
@@ -150,16 +141,8 @@ impl ChangeTarget {
     /// also advances its namespace: any cached answer there may now miss it. Deleting or
     /// withdrawing a document advances only the document, whose facts prune it wherever it
     /// is served.
-    ///
-    /// # Errors
-    ///
-    /// As [`ChangeTarget::scope_key`].
-    pub fn touched_keys_for(
-        &self,
-        scope: &ChangeScope,
-        kind: ChangeType,
-    ) -> ValidationResult<Vec<ScopeKey>> {
-        let mut keys = vec![self.scope_key(scope)?];
+    pub fn touched_keys_for(&self, scope: &ChangeScope, kind: ChangeType) -> Vec<ScopeKey> {
+        let mut keys = vec![self.scope_key(scope)];
         match self {
             Self::Policy { .. } | Self::Bundle { .. } => {
                 keys.push(scope.tenant_id.as_deref().map_or_else(ScopeKey::all, ScopeKey::tenant));
@@ -171,7 +154,7 @@ impl ChangeTarget {
             }
             _ => {}
         }
-        Ok(keys)
+        keys
     }
 
     /// The contract's name for the target type.

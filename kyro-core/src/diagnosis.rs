@@ -118,6 +118,20 @@ impl DiagnosisKind {
         }
     }
 
+    /// Whether a trace of this kind is a stale incident: stale context was served or reported,
+    /// or held back because freshness could not be proven.
+    pub fn is_stale(self) -> bool {
+        matches!(
+            self,
+            Self::StrictFreshnessBlocked
+                | Self::StaleFallback
+                | Self::FeedbackReportedStale
+                | Self::FreshnessDowngrade
+                | Self::WatermarkGenerationLag
+                | Self::WatermarkGenerationAhead
+        )
+    }
+
     /// Whether a trace of this kind is an incident: the answer was refused, weakened, stale or
     /// from the wrong scope.
     pub fn is_incident(self) -> bool {

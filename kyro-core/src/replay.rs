@@ -15,16 +15,21 @@ use serde::{Deserialize, Serialize};
 
 use crate::freshness::{FreshnessMode, OwnershipMode};
 use crate::planner::{
-    Invalidation, ItemSource, Note, PacketStatus, Settlement, ShortAnswer, StalePruned,
+    DiagnosticCode, ExecutionPath, Invalidation, ItemSource, Note, PacketStatus, Settlement,
+    ShortAnswer, StalePruned,
 };
 
 mod diff;
+mod scenario;
 mod sim;
+mod summary;
 #[cfg(test)]
 mod tests;
 
-pub use diff::{FieldChange, ReplayDiff, diff};
+pub use diff::{ReplayDiff, StepDiff, diff};
+pub use scenario::{Intervention, intervene, scenario_key, transformed_steps};
 pub use sim::{RetrieveFacts, replay_retrieve, simulate};
+pub use summary::RunCounts;
 
 /// The kind of a serving step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -55,7 +60,11 @@ impl StepType {
     }
 }
 
-/// What a step answered: a packet status for a retrieve, the ledger's outcome for a change.
+/// What a step answered: a packet status for a retrieve, the ledger's outcome for a change, a
+/// mutation's outcome for an upsert or delete. The names are the contract's replay statuses
+/// (the SDK's `ReplayStatus`); a change event whose id was already processed is `accepted`
+/// with [`Observed::deduplicated`] set, as its answer says (`accepted: true`, the original
+/// generation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepStatus {
@@ -67,25 +76,52 @@ pub enum StepStatus {
     Degraded,
     /// A retrieve answered `stale_blocked`.
     StaleBlocked,
-    /// A change was applied.
+    /// A change was applied (or, deduplicated, had been).
     Accepted,
-    /// A change repeated an already processed idempotency key with the same body.
-    Replayed,
     /// A change repeated an already processed idempotency key with another body.
     Rejected,
+    /// A mutation inserted its document.
+    Inserted,
+    /// A mutation updated its document.
+    Updated,
+    /// A mutation deleted its document.
+    Deleted,
+    /// A mutation found no document to change.
+    NotFound,
+    /// The step failed.
+    Error,
 }
 
 impl StepStatus {
-    /// The name reports and the capture use.
+    /// Every status with its contract name.
+    pub const NAMES: [(Self, &'static str); 11] = [
+        (Self::Complete, "complete"),
+        (Self::Partial, "partial"),
+        (Self::Degraded, "degraded"),
+        (Self::StaleBlocked, "stale_blocked"),
+        (Self::Accepted, "accepted"),
+        (Self::Rejected, "rejected"),
+        (Self::Inserted, "inserted"),
+        (Self::Updated, "updated"),
+        (Self::Deleted, "deleted"),
+        (Self::NotFound, "not_found"),
+        (Self::Error, "error"),
+    ];
+
+    /// The contract's name.
     pub fn as_str(self) -> &'static str {
+        Self::NAMES.iter().find(|(status, _)| *status == self).map_or("error", |(_, name)| name)
+    }
+
+    /// The packet status of a retrieve's step status; `None` for the statuses of changes and
+    /// mutations.
+    pub fn packet_status(self) -> Option<PacketStatus> {
         match self {
-            Self::Complete => "complete",
-            Self::Partial => "partial",
-            Self::Degraded => "degraded",
-            Self::StaleBlocked => "stale_blocked",
-            Self::Accepted => "accepted",
-            Self::Replayed => "replayed",
-            Self::Rejected => "rejected",
+            Self::Complete => Some(PacketStatus::Complete),
+            Self::Partial => Some(PacketStatus::Partial),
+            Self::Degraded => Some(PacketStatus::Degraded),
+            Self::StaleBlocked => Some(PacketStatus::StaleBlocked),
+            _ => None,
         }
     }
 }
@@ -131,15 +167,22 @@ pub struct ReplayRecord {
     pub observed: Observed,
 }
 
-/// What a retrieve answered beyond its status and generation; empty for changes.
+/// What a step answered beyond its status and generation: for a retrieve, its modes, path,
+/// items and notes; for a change, whether it was a duplicate.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Observed {
     /// The ownership mode of the store that served it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ownership_mode: Option<OwnershipMode>,
+    /// The freshness mode asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_mode: Option<FreshnessMode>,
     /// The freshness mode it was served in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub served_mode: Option<FreshnessMode>,
+    /// Whether it was answered from the reuse cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_hit: Option<bool>,
     /// Warnings it answered with.
     #[serde(default)]
     pub warnings: Vec<String>,
@@ -149,15 +192,23 @@ pub struct Observed {
     /// Documents it pruned as stale.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stale_pruned: Vec<String>,
+    /// The codes of every diagnostic note it raised, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diagnostic_codes: Vec<DiagnosticCode>,
+    /// A change whose idempotency key was already processed: it changed nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deduplicated: bool,
 }
 
 impl Observed {
     /// What a settled retrieve answered, as a replay records it. The serving path captures
     /// this and the simulator produces it, from the same settlement.
-    pub fn of(settlement: &Settlement, ownership: OwnershipMode) -> Self {
+    pub fn of(settlement: &Settlement, requested: FreshnessMode, ownership: OwnershipMode) -> Self {
         Self {
             ownership_mode: Some(ownership),
+            requested_mode: Some(requested),
             served_mode: Some(settlement.served_mode),
+            cache_hit: Some(settlement.execution_path == ExecutionPath::ContextReuseHit),
             warnings: warnings(&settlement.notes),
             items: settlement
                 .items
@@ -176,6 +227,8 @@ impl Observed {
                 .iter()
                 .map(|pruned: &StalePruned| pruned.doc_id.clone())
                 .collect(),
+            diagnostic_codes: settlement.notes.iter().map(|note| note.code).collect(),
+            deduplicated: false,
         }
     }
 }
@@ -295,70 +348,4 @@ pub struct SimStep {
     pub step_type: StepType,
     /// What the planner needs.
     pub plan: StepPlan,
-}
-
-/// A counterfactual change to a capture's steps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Intervention {
-    /// Leave a step out.
-    DropStep {
-        /// The step.
-        step_index: u64,
-    },
-    /// Run a step just before another.
-    MoveStepBefore {
-        /// The step to move.
-        step_index: u64,
-        /// The step it runs before.
-        before_step_index: u64,
-    },
-    /// Run a step just after another.
-    MoveStepAfter {
-        /// The step to move.
-        step_index: u64,
-        /// The step it runs after.
-        after_step_index: u64,
-    },
-}
-
-/// Applies interventions, in order, to a sequence of steps.
-///
-/// # Errors
-///
-/// An intervention names a step that is not (or no longer) in the sequence, or moves a step
-/// relative to itself.
-pub fn intervene(
-    mut steps: Vec<SimStep>,
-    interventions: &[Intervention],
-) -> Result<Vec<SimStep>, String> {
-    let position = |steps: &[SimStep], index: u64| {
-        steps
-            .iter()
-            .position(|step| step.step_index == index)
-            .ok_or_else(|| format!("step {index} is not in the capture (or was already dropped)"))
-    };
-    for intervention in interventions {
-        match *intervention {
-            Intervention::DropStep { step_index } => {
-                let at = position(&steps, step_index)?;
-                steps.remove(at);
-            }
-            Intervention::MoveStepBefore { step_index, before_step_index: anchor }
-            | Intervention::MoveStepAfter { step_index, after_step_index: anchor } => {
-                if step_index == anchor {
-                    return Err(format!("step {step_index} cannot move relative to itself"));
-                }
-                let step = steps.remove(position(&steps, step_index)?);
-                let anchor_at = position(&steps, anchor)?;
-                let at = if matches!(intervention, Intervention::MoveStepBefore { .. }) {
-                    anchor_at
-                } else {
-                    anchor_at + 1
-                };
-                steps.insert(at, step);
-            }
-        }
-    }
-    Ok(steps)
 }

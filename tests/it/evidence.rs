@@ -2,6 +2,8 @@
 //! classify traces into the contract's kinds, reports and diffs are redacted, and evidence that
 //! cannot be persisted fails the routes that depend on it, closed, until it recovers.
 
+use kyro_e2e::postgres::Database;
+use kyro_e2e::replay::run_report;
 use kyro_e2e::server::{
     ACME_ADMIN_TOKEN, ACME_DATA_TOKEN, ACME_OBS_TOKEN, ADMIN_TOKEN, DATA_TOKEN, KyroServer,
     OBS_TOKEN, tokens_section,
@@ -95,7 +97,13 @@ fn a_blocked_strict_retrieve_is_diagnosed_as_such() {
         retrieve(&server, "acme", json!({}))
     };
     assert_eq!(reused["meta"]["execution_path"], "context_reuse_hit");
-    assert_eq!(diagnosis(&server, reused["trace_id"].as_str().unwrap())["kind"], "cache_reuse_hit");
+    let reused_trace = reused["trace_id"].as_str().unwrap();
+    assert_eq!(diagnosis(&server, reused_trace)["kind"], "cache_reuse_hit");
+    // The trace says what the planner decided in words, not in Rust's debug rendering.
+    let trace = server.get(&format!("/v1/traces/{reused_trace}"), Some(OBS_TOKEN)).json();
+    let lookup =
+        trace["stages"].as_array().unwrap().iter().find(|stage| stage["stage"] == "reuse_lookup");
+    assert_eq!(lookup.unwrap()["detail"], "reuse a fresh entry", "{trace}");
 }
 
 #[test]
@@ -119,6 +127,13 @@ fn evidence_of_another_tenant_is_refused_to_restricted_tokens() {
         403,
         "data tokens cannot read diagnoses"
     );
+}
+
+/// The entry of a JSON list whose `field` is `value`.
+fn entry<'a>(list: &'a Value, field: &str, value: &str) -> &'a Value {
+    let entries = list.as_array().unwrap_or_else(|| panic!("not a list: {list}"));
+    let found = entries.iter().find(|entry| entry[field] == value);
+    found.unwrap_or_else(|| panic!("no entry with {field} {value}: {list}"))
 }
 
 const CANARY_CONTENT: &str = "CANARY-CONTENT-7f3a9c";
@@ -151,18 +166,26 @@ fn reports_bundles_and_diffs_carry_no_content_embeddings_tokens_or_foreign_trace
     let capture = server.get("/v1/replay/capture?recent=10", Some(ADMIN_TOKEN)).json();
     let capture_text = capture.to_string();
     assert!(capture_text.contains(CANARY_CONTENT), "the capture keeps requests to replay them");
+    let run = run_report(&capture);
     let documents = [
         server.post("/v1/proofs/bundle", ADMIN_TOKEN, &json!({ "recent": 10 })),
         server.post("/v1/proofs/bundle", ACME_ADMIN_TOKEN, &json!({ "recent": 10 })),
         server.post("/v1/root-cause/report", ADMIN_TOKEN, &json!({})),
         server.post("/v1/root-cause/report", ACME_ADMIN_TOKEN, &json!({})),
         server.get("/v1/proofs/context?recent=10", Some(ACME_OBS_TOKEN)),
-        server.post("/v1/replay/diff", ADMIN_TOKEN, &json!({ "baseline": capture, "candidate": capture })),
+        server.post("/v1/replay/diff", ADMIN_TOKEN, &json!({ "baseline": run, "candidate": run })),
         server.post(
             "/v1/replay/counterfactual",
             ADMIN_TOKEN,
-            &json!({ "capture": capture, "scenario": { "interventions": [{ "type": "drop_step", "step_index": 0 }] } }),
+            &json!({ "capture": capture, "scenario": { "name": "drop acme's first step", "interventions": [{ "type": "drop_step", "step_index": 0 }] } }),
         ),
+        server.post(
+            "/v1/proofs/bundle",
+            ADMIN_TOKEN,
+            &json!({ "baseline_capture": capture, "candidate_run": run }),
+        ),
+        server.get("/v1/runtime/evidence?recent=10", Some(ADMIN_TOKEN)),
+        server.get("/v1/runtime/evidence?recent=10", Some(ACME_ADMIN_TOKEN)),
     ];
     let canaries = [
         CANARY_CONTENT.to_owned(),
@@ -182,15 +205,16 @@ fn reports_bundles_and_diffs_carry_no_content_embeddings_tokens_or_foreign_trace
     }
     let bundle = documents[0].json();
     assert_eq!(bundle["schema_version"], 4);
-    assert_eq!(bundle["traces"].as_array().unwrap().len(), 2);
-    assert_eq!(bundle["feedback"][0]["comment_bytes"], CANARY_COMMENT.len());
+    assert_eq!(bundle["baseline_run_summary"]["retrieve_steps"], 2, "{bundle}");
+    let irrelevant = entry(&bundle["feedback_signal_counts"], "signal", "irrelevant");
+    assert_eq!(irrelevant["count"], 1, "the comment is gone, its feedback counted: {bundle}");
     assert!(
         bundle.to_string().contains(&globex_trace),
         "an unrestricted admin sees every trace id"
     );
-    assert!(!bundle["redactions"].as_array().unwrap().is_empty());
+    assert!(!bundle["baseline_run_summary"]["redactions"].as_array().unwrap().is_empty());
     // A token restricted to acme sees globex's traces only as keys, and is told so.
-    for restricted in [documents[1].json(), documents[3].json(), documents[4].json()] {
+    for restricted in [documents[3].json(), documents[4].json(), documents[9].json()] {
         let text = restricted.to_string();
         assert!(!text.contains(&globex_trace), "{text}");
         assert!(text.contains("redacted:"), "{text}");
@@ -203,13 +227,30 @@ fn reports_bundles_and_diffs_carry_no_content_embeddings_tokens_or_foreign_trace
             "{text}"
         );
     }
+    // Its bundle rests on its own tenant's capture only.
+    let restricted_bundle = documents[1].json();
+    let text = restricted_bundle.to_string();
+    assert!(!text.contains(&globex_trace), "{text}");
+    assert_eq!(restricted_bundle["baseline_run_summary"]["retrieve_steps"], 1, "{text}");
+    assert_eq!(documents[4].json()["deployment_evidence_redacted"], true);
     let root = documents[2].json();
-    assert_eq!(root["incidents_by_kind"]["strict_freshness_blocked"], 1, "{root}");
+    let blocked = entry(&root["root_causes"], "kind", "strict_freshness_blocked");
+    assert_eq!(blocked["count"], 1, "{root}");
+    assert_eq!(root["stale_incident_count"], 1, "{root}");
     assert_eq!(root["incidents"][0]["trace_key"], globex_trace);
-    // Restricted callers cannot ask for another tenant's bundle.
+    // A supplied capture and run are a bundle of their own, compared step by step.
+    let supplied = documents[7].json();
+    assert_eq!(supplied["baseline_capture_source"], "caller_supplied");
+    assert_eq!(supplied["replay_diff_summary"]["changed_steps"], 0, "{supplied}");
+    // KyroDB's own listing keeps the line per trace and per feedback the bundle used to carry.
+    let listing = documents[8].json();
+    assert_eq!(listing["traces"].as_array().unwrap().len(), 2, "{listing}");
+    assert_eq!(listing["feedback"][0]["comment_bytes"], CANARY_COMMENT.len(), "{listing}");
+    assert_eq!(listing["feedback"][0]["signal"], "irrelevant", "{listing}");
+    // Reports take only the contract's fields: no tenant filter.
     let foreign =
         server.post("/v1/proofs/bundle", ACME_ADMIN_TOKEN, &json!({ "tenant_id": "globex" }));
-    assert_eq!(foreign.status, 403);
+    assert_eq!(foreign.status, 400);
     for (path, body) in [
         ("/v1/proofs/bundle", json!({ "recent": 0 })),
         ("/v1/proofs/bundle", json!({ "unknown": true })),
@@ -243,39 +284,6 @@ fn reports_bundles_and_diffs_carry_no_content_embeddings_tokens_or_foreign_trace
     assert_eq!(server.post("/v1/proofs/bundle", OBS_TOKEN, &json!({})).status, 403);
 }
 
-/// A PostgreSQL database of its own, dropped at the end.
-struct Database(String);
-
-impl Database {
-    fn create(name: &str) -> Self {
-        let database = format!("kyro_e2e_{name}_{}", std::process::id());
-        crate::pgvector::psql(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"));
-        crate::pgvector::psql(&format!("CREATE DATABASE {database}"));
-        Self(database)
-    }
-
-    fn url(&self) -> String {
-        let base = crate::pgvector::database_url();
-        let (server, _) = base.rsplit_once('/').expect("the test database URL names a database");
-        format!("{server}/{}", self.0)
-    }
-
-    fn psql(&self, sql: &str) {
-        let output = std::process::Command::new("psql")
-            .arg(self.url())
-            .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
-            .output()
-            .expect("psql is installed with PostgreSQL (scripts/setup-postgres.sh)");
-        assert!(output.status.success(), "psql: {}", String::from_utf8_lossy(&output.stderr));
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        crate::pgvector::psql(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0));
-    }
-}
-
 #[test]
 fn evidence_that_cannot_be_stored_fails_closed_and_health_names_it() {
     let database = Database::create("evidence_health");
@@ -301,7 +309,7 @@ fn evidence_that_cannot_be_stored_fails_closed_and_health_names_it() {
     assert_eq!(health["retentions"]["stored_capture_steps"], 1);
 
     // Traces (and the capture steps written with them) can no longer be stored.
-    database.psql("ALTER TABLE kyro_trace RENAME TO kyro_trace_away");
+    database.break_table("kyro_trace");
     let failed = server.post(
         "/v1/context/retrieve",
         DATA_TOKEN,
@@ -328,8 +336,8 @@ fn evidence_that_cannot_be_stored_fails_closed_and_health_names_it() {
     assert_eq!(bundle.json()["code"], "TRACE_EVIDENCE_UNHEALTHY");
 
     // Feedback storage breaks too; its reads fail closed with their own code.
-    database.psql("ALTER TABLE kyro_feedback RENAME TO kyro_feedback_away");
-    database.psql("ALTER TABLE kyro_trace_away RENAME TO kyro_trace");
+    database.break_table("kyro_feedback");
+    database.restore_table("kyro_trace");
     let trace_id = packet["trace_id"].as_str().unwrap();
     let feedback = server.post(
         "/v1/context/feedback",
@@ -341,7 +349,7 @@ fn evidence_that_cannot_be_stored_fails_closed_and_health_names_it() {
     assert_eq!(listed.json()["code"], "FEEDBACK_EVIDENCE_UNHEALTHY");
 
     // Once storage works again, the next successful writes clear the failures.
-    database.psql("ALTER TABLE kyro_feedback_away RENAME TO kyro_feedback");
+    database.restore_table("kyro_feedback");
     retrieve(&server, "acme", json!({}));
     let stored = server.post(
         "/v1/context/feedback",

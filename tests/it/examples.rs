@@ -6,11 +6,10 @@
 use std::path::Path;
 use std::process::Command;
 
+use kyro_e2e::postgres::Database;
 use kyro_e2e::server::{KyroServer, free_address};
 use kyro_e2e::{kyro_binary, plugin_path, temp_dir};
 use serde_json::json;
-
-use crate::pgvector::Database;
 
 const EXAMPLE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/pgvector-live");
 

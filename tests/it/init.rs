@@ -6,11 +6,12 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use kyro_e2e::postgres::{database_url, psql};
 use kyro_e2e::server::{KyroServer, free_address};
 use kyro_e2e::{kyro_binary, plugin_path, temp_dir};
 use serde_json::Value;
 
-use crate::pgvector::{Table, create_table, database_url, psql};
+use crate::pgvector::{Table, create_table};
 
 /// Runs `kyro init pgvector --plugin <built> ARGS` with `env` added to this process's environment.
 fn kyro_init(args: &[&str], env: &[(&str, &str)]) -> Output {

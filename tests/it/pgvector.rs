@@ -4,24 +4,10 @@
 
 use std::process::Command;
 
+use kyro_e2e::postgres::{Database, database_url, psql};
 use kyro_e2e::server::{DATA_TOKEN, KyroServer, tokens_section};
 use kyro_e2e::{kyro_binary, plugin_path, profile_dir, temp_dir};
 use serde_json::{Value, json};
-
-pub(crate) fn database_url() -> String {
-    std::env::var("KYRO_TEST_DATABASE_URL").expect(
-        "KYRO_TEST_DATABASE_URL is not set: run scripts/setup-postgres.sh (scripts/test.sh does) and export the URL it prints",
-    )
-}
-
-pub(crate) fn psql(sql: &str) {
-    let output = Command::new("psql")
-        .arg(database_url())
-        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
-        .output()
-        .expect("psql is installed with PostgreSQL (scripts/setup-postgres.sh)");
-    assert!(output.status.success(), "psql failed: {}", String::from_utf8_lossy(&output.stderr));
-}
 
 /// Creates a fresh table from the example schema, with 4-dimensional vectors.
 pub(crate) fn create_table(name: &str) -> String {
@@ -202,32 +188,6 @@ fn kyro_prunes_rows_older_than_an_acknowledged_change_event_on_pgvector() {
         table.0
     ));
     assert_eq!(contents(&retrieve(&server, "strict")), ["refunds in 5 days"]);
-}
-
-/// A fresh PostgreSQL database for a test, dropped at the end.
-pub(crate) struct Database {
-    name: String,
-}
-
-impl Database {
-    pub(crate) fn create(label: &str) -> Self {
-        let name = format!("kyro_e2e_{label}_{}", std::process::id());
-        psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE);"));
-        psql(&format!("CREATE DATABASE {name};"));
-        Self { name }
-    }
-
-    pub(crate) fn url(&self) -> String {
-        let base = database_url();
-        let (server, _) = base.rsplit_once('/').expect("the database URL names a database");
-        format!("{server}/{}", self.name)
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        psql(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE);", self.name));
-    }
 }
 
 /// Two `kyro serve` replicas sharing their state in PostgreSQL: generations stay one sequence

@@ -9,11 +9,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::Duration;
 
+use kyro_e2e::postgres::{Database, database_url};
 use kyro_e2e::server::free_address;
 use kyro_e2e::{kyro_binary, plugin_path, temp_dir};
 use serde_json::json;
-
-use crate::pgvector::database_url;
 
 /// A running quickstart and what it printed up to its instructions.
 struct Quickstart {
@@ -171,7 +170,7 @@ fn the_pgvector_quickstart_tours_a_private_table_and_drops_it_when_stopped() {
 
 #[test]
 fn the_pgvector_quickstart_on_a_database_without_pgvector_says_so_and_creates_nothing() {
-    let database = crate::pgvector::Database::create("quickstart_noext");
+    let database = Database::create("quickstart_noext");
     let output = Command::new(kyro_binary())
         .args(["quickstart", "--listen", &free_address().to_string(), "--dir"])
         .arg(temp_dir("quickstart-noext"))

@@ -10,7 +10,10 @@ use kyro_e2e::server::{ADMIN_TOKEN, DATA_TOKEN, KyroServer, OBS_TOKEN, tokens_se
 use kyro_e2e::{kyro_binary, plugin_path, temp_dir};
 use serde_json::{Value, json};
 
-use crate::pgvector::{Table, create_table, psql, store_config};
+use kyro_e2e::postgres::psql;
+use kyro_e2e::replay::run_report;
+
+use crate::pgvector::{Table, create_table, store_config};
 
 const SHADOW_HEADER: &str = "kyro-shadow-session-id";
 
@@ -138,16 +141,23 @@ fn a_stale_incident_is_reported_captured_replayed_and_counterfactually_undone() 
     assert_eq!(report["traces_considered"], 3);
     assert_eq!(report["stale_blocked_count"], 1);
     assert_eq!(report["feedback_entries_considered"], 1);
-    let incidents = report["incidents"].as_array().unwrap();
-    let kinds: Vec<&str> =
-        incidents.iter().map(|incident| incident["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["strict_freshness_blocked", "feedback_reported_stale"], "{report}");
-    assert_eq!(incidents[0]["trace_key"], blocked["trace_id"]);
+    assert_eq!(
+        report["incident_counts"],
+        json!([
+            { "kind": "strict_freshness_blocked", "count": 1 },
+            { "kind": "feedback_reported_stale", "count": 1 },
+        ]),
+        "{report}"
+    );
+    // Newest first.
+    assert_eq!(report["incident_trace_keys"], json!([blocked["trace_id"], pruned["trace_id"]]));
+    assert_eq!(report["proof_quality"]["stale_pruned_item_count"], 1, "{report}");
 
     // The root-cause report ties the blocked answer to the change event before it.
     let root = admin(&live, "/v1/root-cause/report", &json!({ "recent": 10 }));
     assert_eq!(root["schema_version"], 2);
-    assert_eq!(root["incident_count"], 2);
+    assert_eq!(root["stale_incident_count"], 2, "{root}");
+    assert_eq!(root["incidents"].as_array().unwrap().len(), 2, "only stale incidents: {root}");
     let blocked_incident = root["incidents"]
         .as_array()
         .unwrap()
@@ -157,6 +167,9 @@ fn a_stale_incident_is_reported_captured_replayed_and_counterfactually_undone() 
     assert_eq!(blocked_incident["kind"], "strict_freshness_blocked");
     assert_eq!(blocked_incident["preceding_changes"][0]["label"], "change_event billing-7");
     assert_eq!(blocked_incident["preceding_changes"][0]["generation"], 1);
+    let every =
+        admin(&live, "/v1/root-cause/report", &json!({ "recent": 10, "include_non_stale": true }));
+    assert_eq!(every["incidents"].as_array().unwrap().len(), 3, "every trace: {every}");
     let one = admin(&live, "/v1/root-cause/report", &json!({ "trace_id": pruned["trace_id"] }));
     assert_eq!(one["incidents"][0]["kind"], "feedback_reported_stale");
     assert_eq!(one["incidents"][0]["feedback_signals"], json!(["stale"]));
@@ -182,22 +195,38 @@ fn a_stale_incident_is_reported_captured_replayed_and_counterfactually_undone() 
     let counterfactual = admin(
         &live,
         "/v1/replay/counterfactual",
-        &json!({ "capture": exported, "scenario": { "interventions": [{ "type": "drop_step", "step_index": 1 }] } }),
+        &json!({ "capture": exported, "scenario": { "name": "no billing-7", "interventions": [{ "type": "drop_step", "step_index": 1 }] } }),
     );
-    assert_eq!(counterfactual["baseline_matches_capture"], true, "{counterfactual}");
-    assert_eq!(counterfactual["stale_blocked_delta"], 1, "{counterfactual}");
-    assert_eq!(counterfactual["diff"]["status_deltas"]["partial->stale_blocked"], 1);
-    assert_eq!(counterfactual["diff"]["missing_in_candidate"], json!([1]));
+    let baseline = &counterfactual["baseline_run_summary"];
+    let statuses_of = |summary: &Value| -> Vec<String> {
+        let records = summary["records"].as_array().unwrap();
+        records.iter().map(|record| record["status"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(
+        statuses_of(baseline),
+        ["complete", "accepted", "partial", "stale_blocked"],
+        "the simulated baseline answers as captured: {counterfactual}"
+    );
+    assert_eq!(counterfactual["stale_block_delta"], 1, "{counterfactual}");
+    assert_eq!(counterfactual["transformed_steps"], 1, "{counterfactual}");
+    let blocked_now = |result: &Value| -> Value {
+        let diffs = result["replay_diff_summary"]["diffs"].as_array().unwrap();
+        let step = diffs.iter().find(|diff| diff["step_key"] == "retrieve:2");
+        let step = step.unwrap_or_else(|| panic!("the pruned retrieve changed: {result}"));
+        json!([step["baseline"]["status"], step["candidate"]["status"]])
+    };
+    assert_eq!(blocked_now(&counterfactual), json!(["partial", "stale_blocked"]));
+    assert_eq!(counterfactual["replay_diff_summary"]["only_in_baseline_count"], 1);
     let moved = admin(
         &live,
         "/v1/replay/counterfactual",
-        &json!({ "capture": exported, "scenario": { "interventions": [{ "type": "move_step_after", "step_index": 1, "after_step_index": 3 }] } }),
+        &json!({ "capture": exported, "scenario": { "name": "billing-7 late", "interventions": [{ "type": "move_step_after", "step_index": 1, "after_step_index": 3 }] } }),
     );
-    assert_eq!(moved["diff"]["status_deltas"]["partial->stale_blocked"], 1, "{moved}");
+    assert_eq!(blocked_now(&moved), json!(["partial", "stale_blocked"]), "{moved}");
     let refused = live.post(
         "/v1/replay/counterfactual",
         ADMIN_TOKEN,
-        &json!({ "capture": exported, "scenario": { "interventions": [{ "type": "drop_step", "step_index": 99 }] } }),
+        &json!({ "capture": exported, "scenario": { "name": "nothing", "interventions": [{ "type": "drop_step", "step_index": 99 }] } }),
     );
     assert_eq!(refused.status, 400);
 
@@ -210,10 +239,11 @@ fn a_stale_incident_is_reported_captured_replayed_and_counterfactually_undone() 
     let same = admin(
         &candidate,
         "/v1/replay/diff",
-        &json!({ "baseline": exported, "candidate": replayed }),
+        &json!({ "baseline": run_report(&exported), "candidate": run_report(&replayed) }),
     );
-    assert_eq!(same["identical"], true, "{same}");
-    assert_eq!(same["steps_compared"], 4);
+    assert_eq!(same["compared_steps"], 4, "{same}");
+    assert_eq!(same["changed_steps"], 0, "{same}");
+    assert_eq!(same["only_in_baseline_count"], 0, "{same}");
 
     // ... and leaves its own live state untouched.
     let health = candidate.get("/v1/health/context", Some(ADMIN_TOKEN)).json();
@@ -266,18 +296,18 @@ fn a_stale_incident_is_reported_captured_replayed_and_counterfactually_undone() 
     let differs = admin(
         &weak,
         "/v1/replay/diff",
-        &json!({ "baseline": exported, "candidate": weak_capture }),
+        &json!({ "baseline": run_report(&exported), "candidate": run_report(&weak_capture) }),
     );
-    assert_eq!(differs["identical"], false);
-    let fields: Vec<&str> = differs["changes"]
-        .as_array()
-        .unwrap()
+    let diffs = differs["diffs"].as_array().unwrap();
+    let pruned_step = diffs
         .iter()
-        .map(|change| change["field"].as_str().unwrap())
-        .collect();
-    assert!(fields.contains(&"served_mode"), "{differs}");
-    assert!(fields.contains(&"status"), "{differs}");
-    assert_eq!(differs["status_deltas"]["partial->degraded"], 1, "{differs}");
+        .find(|diff| diff["step_key"] == "retrieve:2")
+        .unwrap_or_else(|| panic!("the pruned retrieve differs: {differs}"));
+    let fields = pruned_step["changed_fields"].as_array().unwrap();
+    assert!(fields.contains(&json!("served_freshness_mode")), "{differs}");
+    assert!(fields.contains(&json!("status")), "{differs}");
+    assert_eq!(pruned_step["baseline"]["status"], "partial", "{differs}");
+    assert_eq!(pruned_step["candidate"]["status"], "degraded", "{differs}");
 
     // `kyro replay` is the same gate from the command line: 0 when alike, 1 when not.
     let capture_path = temp_dir("replay-cli").join("capture.json");
@@ -300,6 +330,6 @@ fn a_stale_incident_is_reported_captured_replayed_and_counterfactually_undone() 
         );
         let report: Value = serde_json::from_str(&stdout).unwrap();
         assert_eq!(report["identical"], expected_code == 0, "{report}");
-        assert_eq!(report["steps_compared"], 4, "{report}");
+        assert_eq!(report["diff"]["compared_steps"], 4, "{report}");
     }
 }

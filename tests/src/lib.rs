@@ -69,7 +69,10 @@ pub fn memory_config(dimension: u32, dsn: Option<&str>) -> kyro_connector_sdk::C
     kyro_connector_sdk::ConnectorConfig::from_json(config.to_string())
 }
 
+pub mod contract;
 pub mod http;
+pub mod postgres;
+pub mod replay;
 pub mod server;
 
 /// A fresh, empty directory under the system temp dir, unique per test and process.

@@ -85,3 +85,24 @@ fn diagnoses_are_stable() {
     };
     insta::assert_yaml_snapshot!(diagnose(&stale, &[FeedbackSignal::Stale]));
 }
+
+#[test]
+fn stale_kinds_are_incidents_and_the_ordinary_paths_are_neither() {
+    use DiagnosisKind as Kind;
+    for (kind, stale, incident) in [
+        (Kind::StrictFreshnessBlocked, true, true),
+        (Kind::StaleFallback, true, true),
+        (Kind::FeedbackReportedStale, true, true),
+        (Kind::FreshnessDowngrade, true, true),
+        (Kind::WatermarkGenerationLag, true, true),
+        (Kind::WatermarkGenerationAhead, true, true),
+        (Kind::FeedbackReportedWrongScope, false, true),
+        (Kind::BackendUnavailable, false, true),
+        (Kind::WeakWatermarkEvidence, false, true),
+        (Kind::FreshButIrrelevant, false, false),
+        (Kind::CacheReuseHit, false, false),
+        (Kind::FreshBackendFetch, false, false),
+    ] {
+        assert_eq!((kind.is_stale(), kind.is_incident()), (stale, incident), "{kind:?}");
+    }
+}

@@ -1,122 +1,139 @@
-//! The step diff: how two runs of the same steps differ, field by field.
+//! The step diff: how two runs of the same steps differ. Steps pair by key
+//! ([`ReplayRecord::step_key`]); each pair is compared field by field, and the pairs where the
+//! candidate did better (a reuse hit, a complete answer) or was diagnosed otherwise are counted.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
+use super::{ReplayRecord, StepStatus};
 
-use super::{ReplayItem, ReplayRecord};
-
-/// One field that differs between two runs of a step.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FieldChange {
-    /// The step.
-    pub step_index: u64,
-    /// Its label.
-    pub label: String,
-    /// The field: `status`, `generation`, `served_mode`, `ownership_mode`, `warnings`, `items`,
-    /// `stale_pruned`, `step_type`.
-    pub field: &'static str,
-    /// The baseline's value, rendered.
-    pub baseline: String,
-    /// The candidate's value, rendered.
-    pub candidate: String,
+/// One step whose two runs answered differently.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepDiff {
+    /// The step's key.
+    pub step_key: String,
+    /// Its record's position in the baseline run.
+    pub baseline: usize,
+    /// Its record's position in the candidate run.
+    pub candidate: usize,
+    /// What differs: `status`, `generation`, `deduplicated`, `ownership_mode`,
+    /// `requested_freshness_mode`, `served_freshness_mode`, `cache_hit`, `diagnosis_kind`,
+    /// `warnings`, `items`, `stale_pruned`, `diagnostic_codes`.
+    pub changed_fields: Vec<&'static str>,
 }
 
 /// How two runs of the same steps differ.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReplayDiff {
-    /// Whether the runs answered alike on every step.
-    pub identical: bool,
-    /// Steps present in both runs.
-    pub steps_compared: usize,
-    /// Steps whose answers differ.
-    pub steps_changed: usize,
-    /// Every differing field.
-    pub changes: Vec<FieldChange>,
-    /// Steps only the baseline ran.
-    pub missing_in_candidate: Vec<u64>,
-    /// Steps only the candidate ran.
-    pub extra_in_candidate: Vec<u64>,
-    /// Status transitions counted over changed steps, as `baseline->candidate`.
-    pub status_deltas: BTreeMap<String, usize>,
+    /// Steps present in both runs (once each).
+    pub compared_steps: usize,
+    /// Compared steps the candidate answered as a reuse hit where the baseline did not.
+    pub cache_hit_gains: usize,
+    /// Compared steps the candidate answered `complete` where the baseline did not.
+    pub completion_gains: usize,
+    /// Compared retrieves whose diagnosis kind differs (both runs carrying the facts).
+    pub diagnosis_changes: usize,
+    /// Keys of steps only the baseline ran, in its order.
+    pub only_in_baseline: Vec<String>,
+    /// Keys of steps only the candidate ran, in its order.
+    pub only_in_candidate: Vec<String>,
+    /// Records whose key an earlier record of the same run already has: left out of the
+    /// comparison.
+    pub duplicate_key_count: usize,
+    /// The compared steps that differ, in the baseline's order.
+    pub diffs: Vec<StepDiff>,
 }
 
-/// Compares two runs step by step (paired by `step_index`).
-pub fn diff(baseline: &[ReplayRecord], candidate: &[ReplayRecord]) -> ReplayDiff {
-    let candidates: BTreeMap<u64, &ReplayRecord> =
-        candidate.iter().map(|record| (record.step_index, record)).collect();
-    let baseline_indices: BTreeSet<u64> = baseline.iter().map(|record| record.step_index).collect();
-    let mut out = ReplayDiff::default();
-    for before in baseline {
-        let Some(after) = candidates.get(&before.step_index) else {
-            out.missing_in_candidate.push(before.step_index);
-            continue;
-        };
-        out.steps_compared += 1;
-        let n_before = out.changes.len();
-        let mut field = |name: &'static str, left: String, right: String| {
-            if left != right {
-                out.changes.push(FieldChange {
-                    step_index: before.step_index,
-                    label: before.label.clone(),
-                    field: name,
-                    baseline: left,
-                    candidate: right,
-                });
+impl ReplayDiff {
+    /// Whether the runs answered alike on every step, and ran the same steps.
+    pub fn is_identical(&self) -> bool {
+        self.diffs.is_empty()
+            && self.only_in_baseline.is_empty()
+            && self.only_in_candidate.is_empty()
+            && self.duplicate_key_count == 0
+    }
+}
+
+/// The first record of each key, by key, and how many records repeated a key.
+fn index(records: &[ReplayRecord]) -> (BTreeMap<String, usize>, usize) {
+    let mut first = BTreeMap::new();
+    let mut duplicates = 0;
+    for (position, record) in records.iter().enumerate() {
+        match first.entry(record.step_key()) {
+            Entry::Vacant(entry) => {
+                entry.insert(position);
             }
-        };
-        field(
-            "step_type",
-            before.step_type.as_str().to_owned(),
-            after.step_type.as_str().to_owned(),
-        );
-        field("status", before.status.as_str().to_owned(), after.status.as_str().to_owned());
-        field("generation", before.generation.to_string(), after.generation.to_string());
-        field(
-            "served_mode",
-            render_option(before.observed.served_mode.map(|mode| mode.as_str())),
-            render_option(after.observed.served_mode.map(|mode| mode.as_str())),
-        );
-        field(
-            "ownership_mode",
-            render_option(before.observed.ownership_mode.map(|mode| mode.as_str())),
-            render_option(after.observed.ownership_mode.map(|mode| mode.as_str())),
-        );
-        field("warnings", before.observed.warnings.join("; "), after.observed.warnings.join("; "));
-        field("items", render_items(&before.observed.items), render_items(&after.observed.items));
-        field(
-            "stale_pruned",
-            before.observed.stale_pruned.join(", "),
-            after.observed.stale_pruned.join(", "),
-        );
-        if out.changes.len() > n_before {
-            out.steps_changed += 1;
-            if before.status != after.status {
-                *out.status_deltas
-                    .entry(format!("{}->{}", before.status.as_str(), after.status.as_str()))
-                    .or_default() += 1;
-            }
+            Entry::Occupied(_) => duplicates += 1,
         }
     }
-    out.extra_in_candidate = candidate
-        .iter()
-        .map(|record| record.step_index)
-        .filter(|index| !baseline_indices.contains(index))
-        .collect();
-    out.identical = out.changes.is_empty()
-        && out.missing_in_candidate.is_empty()
-        && out.extra_in_candidate.is_empty();
+    (first, duplicates)
+}
+
+/// Compares two runs step by step.
+pub fn diff(baseline: &[ReplayRecord], candidate: &[ReplayRecord]) -> ReplayDiff {
+    let (baseline_keys, baseline_duplicates) = index(baseline);
+    let (candidate_keys, candidate_duplicates) = index(candidate);
+    let mut out = ReplayDiff {
+        duplicate_key_count: baseline_duplicates + candidate_duplicates,
+        ..ReplayDiff::default()
+    };
+    let mut paired = BTreeSet::new();
+    for (position, before) in baseline.iter().enumerate() {
+        let key = before.step_key();
+        if baseline_keys.get(&key) != Some(&position) {
+            continue;
+        }
+        let Some(&other) = candidate_keys.get(&key) else {
+            out.only_in_baseline.push(key);
+            continue;
+        };
+        paired.insert(key.clone());
+        let after = &candidate[other];
+        out.compared_steps += 1;
+        out.cache_hit_gains += usize::from(
+            before.observed.cache_hit != Some(true) && after.observed.cache_hit == Some(true),
+        );
+        out.completion_gains += usize::from(
+            before.status != StepStatus::Complete && after.status == StepStatus::Complete,
+        );
+        if let (Some(was), Some(is)) = (before.diagnosis_kind(), after.diagnosis_kind()) {
+            out.diagnosis_changes += usize::from(was != is);
+        }
+        let changed_fields = changed_fields(before, after);
+        if !changed_fields.is_empty() {
+            out.diffs.push(StepDiff {
+                step_key: key,
+                baseline: position,
+                candidate: other,
+                changed_fields,
+            });
+        }
+    }
+    for (position, record) in candidate.iter().enumerate() {
+        let key = record.step_key();
+        if candidate_keys.get(&key) == Some(&position) && !paired.contains(&key) {
+            out.only_in_candidate.push(key);
+        }
+    }
     out
 }
 
-fn render_option(value: Option<&str>) -> String {
-    value.unwrap_or("-").to_owned()
-}
-
-fn render_items(items: &[ReplayItem]) -> String {
-    items
-        .iter()
-        .map(|item| format!("{}({})", item.id, item.source.as_str()))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// The names of the fields two runs of one step answered differently.
+fn changed_fields(before: &ReplayRecord, after: &ReplayRecord) -> Vec<&'static str> {
+    let (was, is) = (&before.observed, &after.observed);
+    let checks = [
+        ("status", before.status != after.status),
+        ("generation", before.generation != after.generation),
+        ("deduplicated", was.deduplicated != is.deduplicated),
+        ("ownership_mode", was.ownership_mode != is.ownership_mode),
+        ("requested_freshness_mode", was.requested_mode != is.requested_mode),
+        ("served_freshness_mode", was.served_mode != is.served_mode),
+        ("cache_hit", was.cache_hit != is.cache_hit),
+        ("diagnosis_kind", before.diagnosis_kind() != after.diagnosis_kind()),
+        ("warnings", was.warnings != is.warnings),
+        ("items", was.items != is.items),
+        ("stale_pruned", was.stale_pruned != is.stale_pruned),
+        ("diagnostic_codes", was.diagnostic_codes != is.diagnostic_codes),
+    ];
+    checks.into_iter().filter(|(_, differs)| *differs).map(|(name, _)| name).collect()
 }

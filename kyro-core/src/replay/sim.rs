@@ -87,7 +87,7 @@ pub fn replay_retrieve(facts: &RetrieveFacts) -> (StepStatus, u64, Observed, Opt
     });
     match settled {
         Ok(settlement) => {
-            let observed = Observed::of(&settlement, facts.ownership);
+            let observed = Observed::of(&settlement, facts.requested, facts.ownership);
             (settlement.status.into(), generation, observed, settlement.cache_entry)
         }
         // A captured answer never fails: the backend answered when the step ran.
@@ -118,7 +118,7 @@ impl SimState {
                 if let Some(id) = source_event_id
                     && !self.processed.insert(id.clone())
                 {
-                    record.status = StepStatus::Replayed;
+                    record.observed.deduplicated = true;
                     return record;
                 }
                 self.generation += 1;

@@ -1,6 +1,7 @@
 //! Replay scenarios: simulation against the planner, interventions, and the step diff.
 
 use super::*;
+use crate::diagnosis::DiagnosisKind;
 use crate::planner::ItemSource;
 
 fn change(step_index: u64, event: &str, doc: Option<(&str, &str)>) -> SimStep {
@@ -84,9 +85,17 @@ fn a_strict_retrieve_waiting_for_a_change_is_blocked_when_the_change_is_dropped(
     assert_eq!(statuses(&counterfactual), vec![(1, "stale_blocked".to_owned(), 0)]);
     assert!(counterfactual[0].observed.items.is_empty());
     let delta = diff(&baseline, &counterfactual);
-    assert!(!delta.identical);
-    assert_eq!(delta.missing_in_candidate, vec![0]);
-    assert_eq!(delta.status_deltas.get("complete->stale_blocked"), Some(&1));
+    assert!(!delta.is_identical());
+    assert_eq!(delta.only_in_baseline, vec!["change_event:0".to_owned()]);
+    assert_eq!(delta.diffs.len(), 1);
+    assert_eq!(delta.diffs[0].step_key, "retrieve:1");
+    assert!(delta.diffs[0].changed_fields.contains(&"status"));
+    assert_eq!(baseline[1].diagnosis_kind(), Some(DiagnosisKind::FreshBackendFetch));
+    assert_eq!(counterfactual[0].diagnosis_kind(), Some(DiagnosisKind::StrictFreshnessBlocked));
+    assert_eq!(delta.diagnosis_changes, 1);
+    let (before, after) = (RunCounts::of(&baseline), RunCounts::of(&counterfactual));
+    assert_eq!((before.complete_count, after.stale_blocked_count), (1, 1));
+    assert_eq!(after.stale_prevented(), 1);
 }
 
 #[test]
@@ -107,7 +116,9 @@ fn an_item_older_than_the_acknowledged_revision_is_pruned_only_after_the_change(
     assert_eq!(moved.iter().map(|step| step.step_index).collect::<Vec<_>>(), vec![0, 2, 1]);
     let counterfactual = simulate(&PrimerState::default(), &moved);
     let delta = diff(&baseline, &counterfactual);
-    assert_eq!(delta.status_deltas.get("partial->complete"), Some(&1));
+    assert_eq!(delta.completion_gains, 1);
+    assert_eq!(delta.cache_hit_gains, 1, "the last retrieve reuses the first answer");
+    assert_eq!(RunCounts::of(&baseline).stale_prevented(), 1, "one item pruned");
     // The retrieve now reuses the first answer.
     assert!(
         counterfactual[1].observed.items.iter().all(|item| item.source == ItemSource::ContextReuse)
@@ -137,8 +148,10 @@ fn a_replayed_event_id_changes_nothing() {
     let records = simulate(&primer, &[change(0, "ev-1", None), change(1, "ev-2", None)]);
     assert_eq!(
         statuses(&records),
-        vec![(0, "replayed".to_owned(), 5), (1, "accepted".to_owned(), 6)]
+        vec![(0, "accepted".to_owned(), 5), (1, "accepted".to_owned(), 6)]
     );
+    assert!(records[0].observed.deduplicated);
+    assert!(!records[1].observed.deduplicated);
 }
 
 #[test]
@@ -170,16 +183,37 @@ fn identical_runs_diff_empty_and_every_field_is_compared() {
     let steps = vec![change(0, "ev-1", None), retrieve(1, "strict", None, &[("doc-1", "1")])];
     let records = simulate(&PrimerState::default(), &steps);
     let same = diff(&records, &records);
-    assert!(same.identical);
-    assert_eq!(same.steps_compared, 2);
+    assert!(same.is_identical());
+    assert_eq!(same.compared_steps, 2);
     let mut changed = records.clone();
     changed[1].observed.served_mode = Some(FreshnessMode::Eventual);
     changed[1].observed.items.clear();
     changed.push(ReplayRecord { step_index: 9, ..records[0].clone() });
+    changed.push(ReplayRecord { label: "again".to_owned(), ..records[0].clone() });
     let delta = diff(&records, &changed);
-    assert!(!delta.identical);
-    assert_eq!(delta.steps_changed, 1);
-    let fields: Vec<&str> = delta.changes.iter().map(|change| change.field).collect();
-    assert_eq!(fields, vec!["served_mode", "items"]);
-    assert_eq!(delta.extra_in_candidate, vec![9]);
+    assert!(!delta.is_identical());
+    assert_eq!(delta.diffs.len(), 1);
+    assert_eq!(
+        delta.diffs[0].changed_fields,
+        vec!["served_freshness_mode", "diagnosis_kind", "items"]
+    );
+    assert_eq!(delta.only_in_candidate, vec!["change_event:9".to_owned()]);
+    assert_eq!(delta.duplicate_key_count, 1, "the second change_event:0 is not compared");
+}
+
+#[test]
+fn a_scenario_key_names_the_scenario_without_quoting_it() {
+    let drop = [Intervention::DropStep { step_index: 3 }];
+    let key = scenario_key("drop the refund event for acme", &drop);
+    assert!(key.starts_with("counterfactual_scenario_"), "{key}");
+    assert!(!key.contains("acme"));
+    assert_eq!(key, scenario_key("drop the refund event for acme", &drop), "stable");
+    assert_ne!(key, scenario_key("another name", &drop));
+    let moves = [
+        Intervention::MoveStepAfter { step_index: 1, after_step_index: 2 },
+        Intervention::MoveStepBefore { step_index: 1, before_step_index: 0 },
+        Intervention::DropStep { step_index: 4 },
+    ];
+    assert_ne!(scenario_key("x", &moves[..1]), scenario_key("x", &moves[1..2]));
+    assert_eq!(transformed_steps(&moves), 2, "step 1 moved twice counts once");
 }

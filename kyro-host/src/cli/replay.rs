@@ -6,12 +6,13 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
-use serde_json::Value;
 
 use crate::evidence::replay::replay_capture;
-use crate::wire::replay::CaptureExport;
+use crate::wire::capture::CaptureExport;
+use crate::wire::replay::ReplayGateReport;
 
-/// Returns whether the candidate answered every step alike, and the diff report.
+/// The gate's report: whether the candidate answered every step alike, the diff, and the steps
+/// it refused.
 ///
 /// # Errors
 ///
@@ -20,7 +21,7 @@ pub(crate) async fn replay_command(
     config: &Path,
     capture: &Path,
     allow_mutations: bool,
-) -> anyhow::Result<(bool, Value)> {
+) -> anyhow::Result<ReplayGateReport> {
     let text = std::fs::read(capture)
         .with_context(|| format!("failed to read the capture {}", capture.display()))?;
     let capture: CaptureExport = serde_json::from_slice(&text)
@@ -46,7 +47,7 @@ pub(super) fn replay(
         .enable_all()
         .build()
         .context("failed to start the async runtime")?;
-    let (identical, report) = runtime.block_on(replay_command(config, capture, allow_mutations))?;
+    let report = runtime.block_on(replay_command(config, capture, allow_mutations))?;
     let text = serde_json::to_string_pretty(&report)? + "\n";
     if let Some(output) = output {
         std::fs::write(output, &text)
@@ -55,13 +56,13 @@ pub(super) fn replay(
     std::io::stdout().lock().write_all(text.as_bytes())?;
     let _ = writeln!(
         std::io::stderr().lock(),
-        "replay: {} of {} steps compared, {} changed, {} missing, {} refused: {}",
-        report["steps_compared"],
-        report["baseline_steps"],
-        report["steps_changed"],
-        report["missing_in_candidate"].as_array().map_or(0, Vec::len),
-        report["refused_steps"].as_array().map_or(0, Vec::len),
-        if identical { "identical" } else { "DIFFERS" }
+        "replay: {} steps compared, {} changed, {} missing, {} extra, {} refused: {}",
+        report.diff.compared_steps,
+        report.diff.changed_steps,
+        report.diff.only_in_baseline_count,
+        report.diff.only_in_candidate_count,
+        report.refused_steps.len(),
+        if report.identical { "identical" } else { "DIFFERS" }
     );
-    Ok(identical)
+    Ok(report.identical)
 }

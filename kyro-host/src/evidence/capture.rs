@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use kyro_core::replay::{PrimerState, ReplayRecord, SimStep, StepPlan};
+use kyro_core::replay::{PrimerState, ReplayRecord, SimStep, StepPlan, StepStatus};
 
 use super::{MAX_ENTRIES, check_count};
 use crate::runtime::capture::CaptureBody;
@@ -12,12 +12,12 @@ use crate::runtime::evidence::Evidence;
 use crate::runtime::now_ms;
 use crate::runtime::principal::Principal;
 use crate::runtime::session::Session;
-use crate::wire::change::parse_timestamp;
-use crate::wire::replay::{
+use crate::wire::capture::{
     CaptureExport, CaptureStep, CapturedRequest, ProcessedEventDto, ReplayPrimer, ReplayRecordDto,
     ScopeGenerationDto, StepPlanDto,
 };
-use kyro_state::{EventTenant, Primer, ProcessedEvent, ScopeGeneration};
+use crate::wire::change::parse_timestamp;
+use kyro_state::{CaptureStatus, EventTenant, Primer, ProcessedEvent, ScopeGeneration};
 
 /// Checks a primer's limits and consistency and converts it to the state store's primer.
 ///
@@ -94,7 +94,8 @@ pub(crate) fn primer_to_sim(primer: &ReplayPrimer) -> PrimerState {
     }
 }
 
-/// Refuses a capture of another schema version or with too many steps.
+/// Refuses a capture of another schema version, with too many steps, or whose `total_steps`
+/// is not the number of its steps.
 ///
 /// # Errors
 ///
@@ -106,16 +107,15 @@ pub(crate) fn check_export(capture: &CaptureExport) -> RuntimeResult<()> {
             capture.schema_version
         )));
     }
-    check_count("steps", capture.steps.len())
-}
-
-/// The observed records of a capture's steps.
-pub(crate) fn records(capture: &CaptureExport) -> Vec<ReplayRecord> {
-    capture
-        .steps
-        .iter()
-        .filter_map(|step| step.observed_record.as_ref().map(ReplayRecordDto::to_core))
-        .collect()
+    check_count("steps", capture.steps.len())?;
+    if capture.total_steps != capture.steps.len() {
+        return Err(RuntimeError::invalid(format!(
+            "capture total_steps is {}, but it holds {} steps",
+            capture.total_steps,
+            capture.steps.len()
+        )));
+    }
+    Ok(())
 }
 
 /// The steps counterfactual replay re-runs.
@@ -247,6 +247,18 @@ async fn primer_before(
     })
 }
 
+/// A stored step's status in the contract's vocabulary, and whether the step was a deduplicated
+/// change: the ledger records `replayed` for a change whose idempotency key was already
+/// processed, which the contract calls `accepted` (it was, earlier).
+fn stored_status(status: CaptureStatus) -> (StepStatus, bool) {
+    match status {
+        CaptureStatus::Packet(status) => (StepStatus::from(status), false),
+        CaptureStatus::Replayed => (StepStatus::Accepted, true),
+        CaptureStatus::Rejected => (StepStatus::Rejected, false),
+        _ => (StepStatus::Accepted, false),
+    }
+}
+
 fn exported_step(
     index: usize,
     step: &kyro_state::CapturedStep,
@@ -255,18 +267,24 @@ fn exported_step(
 ) -> RuntimeResult<CaptureStep> {
     let step_type = serde_json::from_value(serde_json::Value::String(step.row.step_type.clone()))
         .map_err(|_| RuntimeError::evidence_unhealthy(Evidence::Capture))?;
-    let status = crate::runtime::capture::step_status(step.row.status);
+    let (status, deduplicated) = stored_status(step.row.status);
+    let mut observed = body.observed.clone().unwrap_or_default();
+    observed.deduplicated |= deduplicated;
     let record = ReplayRecord {
         step_index: index as u64,
         label: body.label.clone(),
         step_type,
         status,
         generation: step.row.generation,
-        observed: body.observed.clone().unwrap_or_default(),
+        observed,
     };
     Ok(CaptureStep {
         sequence: step.sequence,
-        observed_record: Some(ReplayRecordDto::from(&record)),
+        observed_record: Some(ReplayRecordDto::new(
+            &record,
+            body.trace_id.clone(),
+            body.latency_ms,
+        )),
         captured_at: Some(kyro_core::time::rfc3339_millis(step.row.captured_at_ms)),
         pre_step_replay_primer: Some(ReplayPrimer {
             current_generation: step.row.pre_generation,

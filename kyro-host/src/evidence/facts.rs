@@ -2,17 +2,21 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use kyro_core::diagnosis::{FeedbackSignal, TraceFacts};
+use kyro_core::diagnosis::{Diagnosis, DiagnosisKind, FeedbackSignal, TraceFacts, diagnose};
+use kyro_core::planner::DiagnosticCode;
 
 use super::MAX_RECENT;
 use crate::runtime::Runtime;
 use crate::runtime::error::RuntimeResult;
 use crate::runtime::evidence::Evidence;
+use crate::runtime::packet::proof_status;
 use crate::runtime::session::Session;
+use crate::wire::packet::ProofStatus;
 use crate::wire::trace::ContextTrace;
 use kyro_state::{FeedbackRow, TraceRow};
 
 /// One stored trace, read back.
+#[derive(Debug, Clone)]
 pub(crate) struct TraceView {
     pub(crate) trace_id: String,
     pub(crate) tenant_id: String,
@@ -35,15 +39,39 @@ impl TraceView {
         })
     }
 
-    /// Whether the trace is an incident: not complete, pruned, downgraded, or reported stale
-    /// or from the wrong scope.
-    pub(crate) fn is_incident(&self, signals: &[FeedbackSignal]) -> bool {
-        self.facts.status != kyro_core::planner::PacketStatus::Complete
-            || self.facts.n_stale_pruned > 0
-            || self.facts.freshness_mode != self.facts.served_freshness_mode
-            || signals
-                .iter()
-                .any(|signal| matches!(signal, FeedbackSignal::Stale | FeedbackSignal::WrongScope))
+    /// The standing of the packet's proof, by the rule the packet was answered with.
+    pub(crate) fn proof_status(&self) -> ProofStatus {
+        let n_invalidating =
+            self.facts.diagnostic_codes.iter().filter(|code| code.invalidates_proof()).count();
+        proof_status(self.facts.status, self.facts.ownership, n_invalidating)
+    }
+
+    /// The trace's diagnosis with the feedback given on it.
+    pub(crate) fn diagnosis(&self, signals: &[FeedbackSignal]) -> Diagnosis {
+        diagnose(&self.facts, signals)
+    }
+
+    /// Whether the trace is a safety incident: context reported from the wrong scope, or a
+    /// connector answer the host caught outside the request's scope or refused.
+    pub(crate) fn is_safety_incident(&self, kind: DiagnosisKind) -> bool {
+        kind == DiagnosisKind::FeedbackReportedWrongScope
+            || self.facts.diagnostic_codes.iter().any(|code| {
+                matches!(
+                    code,
+                    DiagnosticCode::ConnectorScopeViolation | DiagnosticCode::ContextGuardRejected
+                )
+            })
+    }
+
+    /// `safety`, `stale` or `other`, for a trace diagnosed as `kind`.
+    pub(crate) fn category(&self, kind: DiagnosisKind) -> &'static str {
+        if self.is_safety_incident(kind) {
+            "safety"
+        } else if kind.is_stale() {
+            "stale"
+        } else {
+            "other"
+        }
     }
 }
 

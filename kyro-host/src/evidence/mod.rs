@@ -8,16 +8,18 @@
 //! tenants the caller may not see become keys. The capture export is the one admin document
 //! that carries request bodies, because replaying needs them. This layer knows nothing of HTTP.
 
+pub(crate) mod bundle;
 pub(crate) mod capture;
 pub(crate) mod facts;
 pub(crate) mod proofs;
 pub(crate) mod redaction;
 pub(crate) mod replay;
 pub(crate) mod root_cause;
+pub(crate) mod runs;
+pub(crate) mod summary;
 pub(crate) mod traces;
 
 use crate::runtime::error::{RuntimeError, RuntimeResult};
-use crate::runtime::principal::Principal;
 
 /// The most steps, primer entries, interventions or incidents one request may carry.
 pub(crate) const MAX_ENTRIES: usize = 2000;
@@ -41,18 +43,4 @@ pub(crate) fn check_count(field: &str, count: usize) -> RuntimeResult<()> {
         )));
     }
     Ok(())
-}
-
-/// Checks a report's `tenant_id` filter and that the caller may see that tenant.
-pub(crate) fn confine_tenant_filter(
-    principal: &Principal,
-    tenant_id: Option<&str>,
-) -> RuntimeResult<()> {
-    let Some(tenant_id) = tenant_id else { return Ok(()) };
-    kyro_core::validate_identifier(
-        "tenant_id",
-        tenant_id,
-        kyro_core::limits::MAX_SCOPE_FIELD_BYTES,
-    )?;
-    principal.confine(tenant_id)
 }

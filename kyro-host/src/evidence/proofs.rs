@@ -1,157 +1,27 @@
-//! The proof report (`GET /v1/proofs/context`) and the proof bundle (`POST /v1/proofs/bundle`):
-//! what the recent traces prove about freshness, redacted for the caller.
+//! The proof report (`GET /v1/proofs/context`): what the recent traces prove about freshness,
+//! redacted for the caller; and KyroDB's own listing of those traces and their feedback
+//! (`GET /v1/runtime/evidence`).
 
 use std::collections::BTreeMap;
 
-use kyro_core::OwnershipMode;
-use kyro_core::diagnosis::{FeedbackSignal, diagnose};
-use kyro_core::planner::{DiagnosticCode, ExecutionPath, PacketStatus};
-use serde_json::{Value, json};
+use kyro_core::diagnosis::{DiagnosisKind, FeedbackSignal};
+use kyro_core::planner::{ExecutionPath, PacketStatus};
 
 use super::facts::{Loaded, TraceView, load_traces, signals_of};
+use super::recent_param;
 use super::redaction::Redactor;
-use super::{recent_param, root_cause::step_summary};
+use super::summary::signal_counts;
 use crate::runtime::error::RuntimeResult;
-use crate::runtime::evidence::Evidence;
+use crate::runtime::health::certification;
 use crate::runtime::principal::Principal;
 use crate::runtime::session::Session;
 use crate::runtime::{Runtime, now_ms};
-use crate::wire::evidence::BundleRequest;
+use crate::wire::evidence::{
+    ContextProofReport, EvidenceListing, FeedbackLine, IncidentCount, ProofQuality,
+    ProofStatusCount, TraceLine,
+};
+use crate::wire::packet::ProofStatus;
 use kyro_state::FeedbackRow;
-
-/// The serving stores' certification, for reports.
-pub(crate) fn certification(runtime: &Runtime) -> Value {
-    json!(
-        runtime
-            .stores
-            .iter()
-            .map(|store| json!({
-                "store": store.config.id,
-                "ownership": store.config.ownership.as_str(),
-                "profile": store.report.profile,
-                "verdict": store.report.verdict.as_str(),
-                "suite_version": store.report.suite_version,
-            }))
-            .collect::<Vec<_>>()
-    )
-}
-
-/// The contract's `ContextProofReport` over the given traces.
-fn proof_report(
-    runtime: &Runtime,
-    traces: &[TraceView],
-    feedback: &BTreeMap<String, Vec<FeedbackRow>>,
-    redactor: &mut Redactor<'_>,
-) -> Value {
-    let n = traces.len();
-    let count =
-        |predicate: &dyn Fn(&TraceView) -> bool| traces.iter().filter(|t| predicate(t)).count();
-    let reuse_hits = count(&|trace| trace.facts.execution_path == ExecutionPath::ContextReuseHit);
-    let degraded = count(&|trace| trace.facts.status == PacketStatus::Degraded);
-    let stale_blocked = count(&|trace| trace.facts.status == PacketStatus::StaleBlocked);
-    let partial = count(&|trace| trace.facts.status == PacketStatus::Partial);
-    let downgraded =
-        count(&|trace| trace.facts.freshness_mode != trace.facts.served_freshness_mode);
-    let stale_pruned_items: usize = traces.iter().map(|trace| trace.facts.n_stale_pruned).sum();
-    let latency: f64 = traces.iter().map(|trace| trace.trace.total_latency_ms).sum();
-    let proven = count(&|trace| {
-        trace.facts.status != PacketStatus::StaleBlocked
-            && trace.facts.ownership.is_some_and(|ownership| ownership != OwnershipMode::BestEffort)
-            && !trace.facts.diagnostic_codes.contains(&DiagnosticCode::StaleReuseServed)
-    });
-    let rate = |part: usize| if n == 0 { 0.0 } else { part as f64 / n as f64 };
-    let proof_quality = match n {
-        0 => "no_traces",
-        _ if rate(proven) >= 0.95 => "strong",
-        _ if rate(proven) >= 0.5 => "mixed",
-        _ => "weak",
-    };
-    let mut signal_counts: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut n_feedback = 0;
-    for rows in feedback.values() {
-        for row in rows {
-            n_feedback += 1;
-            *signal_counts
-                .entry(FeedbackSignal::parse(&row.signal).map_or("unknown", FeedbackSignal::as_str))
-                .or_default() += 1;
-        }
-    }
-    let mut incidents = Vec::new();
-    for trace in traces {
-        let signals = signals_of(feedback, &trace.trace_id);
-        if trace.is_incident(&signals) {
-            let diagnosis = diagnose(&trace.facts, &signals);
-            incidents.push(json!({
-                "trace_key": redactor.trace_key(&trace.tenant_id, &trace.trace_id),
-                "timestamp": kyro_core::time::rfc3339_millis(trace.created_at_ms),
-                "status": trace.facts.status,
-                "kind": diagnosis.kind,
-            }));
-        }
-    }
-    json!({
-        "generated_at": kyro_core::time::rfc3339_millis(now_ms()),
-        "traces_considered": n,
-        "feedback_entries_considered": n_feedback,
-        "reuse_hit_rate": rate(reuse_hits),
-        "degraded_count": degraded,
-        "stale_blocked_count": stale_blocked,
-        "downgraded_count": downgraded,
-        "partial_count": partial,
-        "stale_pruned_item_count": stale_pruned_items,
-        "avg_latency_ms": if n == 0 { 0.0 } else { latency / n as f64 },
-        "proof_quality": proof_quality,
-        "proven_rate": rate(proven),
-        "incident_count": incidents.len(),
-        "incidents": incidents,
-        "feedback_signal_counts": signal_counts,
-        "redacted_trace_keys": redactor.redacted_trace_keys(),
-        "redactions": redactor.redactions(),
-        "connector_certification": certification(runtime),
-    })
-}
-
-/// The bundle's redacted trace and feedback entries.
-fn entries(
-    traces: &[TraceView],
-    feedback: &BTreeMap<String, Vec<FeedbackRow>>,
-    redactor: &mut Redactor<'_>,
-) -> (Vec<Value>, Vec<Value>) {
-    let mut trace_entries = Vec::new();
-    let mut feedback_entries = Vec::new();
-    for trace in traces {
-        let signals = signals_of(feedback, &trace.trace_id);
-        let key = redactor.trace_key(&trace.tenant_id, &trace.trace_id);
-        let body = &trace.trace;
-        trace_entries.push(json!({
-            "trace_key": key,
-            "tenant": redactor.tenant(&trace.tenant_id),
-            "timestamp": kyro_core::time::rfc3339_millis(trace.created_at_ms),
-            "status": trace.facts.status,
-            "execution_path": trace.facts.execution_path,
-            "freshness_mode": trace.facts.freshness_mode,
-            "served_freshness_mode": trace.facts.served_freshness_mode,
-            "freshness_generation": body.freshness_generation,
-            "items_returned": body.items_returned,
-            "items_omitted": body.items_omitted,
-            "stale_pruned_count": trace.facts.n_stale_pruned,
-            "diagnostic_codes": trace.facts.diagnostic_codes,
-            "connector_used": body.connector_used,
-            "total_latency_ms": body.total_latency_ms,
-            "diagnosis": diagnose(&trace.facts, &signals).kind,
-        }));
-        for row in feedback.get(&trace.trace_id).into_iter().flatten() {
-            feedback_entries.push(json!({
-                "trace_key": key,
-                "signal": row.signal,
-                "received_at": kyro_core::time::rfc3339_millis(row.received_at_ms),
-                "item_count": serde_json::from_str::<Vec<String>>(&row.item_ids).map_or(0, |ids| ids.len()),
-                "comment_bytes": row.comment.as_ref().map_or(0, String::len),
-            }));
-        }
-    }
-    (trace_entries, feedback_entries)
-}
 
 /// `GET /v1/proofs/context?recent=N`.
 ///
@@ -163,64 +33,168 @@ pub(crate) async fn report(
     session: &Session,
     principal: &Principal,
     recent: Option<usize>,
-) -> RuntimeResult<Value> {
+) -> RuntimeResult<ContextProofReport> {
     let recent = recent_param(recent, 100)?;
     let Loaded { traces, feedback, .. } = load_traces(runtime, session, recent).await?;
     let mut redactor = Redactor::new(principal);
-    Ok(proof_report(runtime, &traces, &feedback, &mut redactor))
+    let mut report = proof_report(&traces, &feedback, &mut redactor);
+    // The stores and their certification describe the whole deployment, not the caller's
+    // tenants.
+    if principal.is_unrestricted() {
+        report.connector_certification = Some(certification(&runtime.stores));
+    } else {
+        report.deployment_evidence_redacted = Some(true);
+    }
+    Ok(report)
 }
 
-/// `POST /v1/proofs/bundle`: the proof report with its redacted traces, feedback and capture
-/// summary, in one shareable document (schema version 4).
+/// `GET /v1/runtime/evidence?recent=N` (ours): the traces and feedback a proof report counts,
+/// one line each.
 ///
 /// # Errors
 ///
-/// An invalid request, a tenant the caller may not see, or unhealthy evidence.
-pub(crate) async fn bundle(
+/// An invalid `recent`, or unhealthy evidence.
+pub(crate) async fn listing(
     runtime: &Runtime,
     session: &Session,
     principal: &Principal,
-    request: BundleRequest,
-) -> RuntimeResult<Value> {
-    let recent = recent_param(request.recent, 100)?;
-    super::confine_tenant_filter(principal, request.tenant_id.as_deref())?;
-    let Loaded { mut traces, feedback, n_unreadable } =
-        load_traces(runtime, session, recent).await?;
-    if let Some(tenant_id) = &request.tenant_id {
-        traces.retain(|trace| &trace.tenant_id == tenant_id);
-    }
+    recent: Option<usize>,
+) -> RuntimeResult<EvidenceListing> {
+    let recent = recent_param(recent, 100)?;
+    let Loaded { traces, feedback, .. } = load_traces(runtime, session, recent).await?;
     let mut redactor = Redactor::new(principal);
-    let report = proof_report(runtime, &traces, &feedback, &mut redactor);
-    let (trace_entries, feedback_entries) = entries(&traces, &feedback, &mut redactor);
-    let capture = if request.include_capture.unwrap_or(true) && session.capture {
-        session.require_healthy(&[Evidence::Capture])?;
-        let steps = session
-            .state
-            .recent_capture(recent)
-            .await
-            .map_err(|err| session.read_failed(Evidence::Capture, &err))?;
-        let summary: Vec<Value> = steps
-            .iter()
-            .filter(|step| request.tenant_id.is_none() || step.row.tenant_id == request.tenant_id)
-            .map(|step| {
-                let visible =
-                    step.row.tenant_id.as_deref().is_none_or(|tenant| redactor.visible(tenant));
-                step_summary(step, visible)
-            })
-            .collect();
-        json!({ "steps": summary })
-    } else {
-        Value::Null
+    let mut listing = EvidenceListing {
+        generated_at: kyro_core::time::rfc3339_millis(now_ms()),
+        traces: Vec::with_capacity(traces.len()),
+        feedback: Vec::new(),
+        redactions: Vec::new(),
     };
-    Ok(json!({
-        "schema_version": 4,
-        "generated_at": kyro_core::time::rfc3339_millis(now_ms()),
-        "report": report,
-        "traces": trace_entries,
-        "feedback": feedback_entries,
-        "capture": capture,
-        "connector_certification": certification(runtime),
-        "missing_trace_evidence_count": n_unreadable,
-        "redactions": redactor.redactions(),
-    }))
+    for trace in &traces {
+        let signals = signals_of(&feedback, &trace.trace_id);
+        let trace_key = redactor.trace_key(&trace.tenant_id, &trace.trace_id);
+        let body = &trace.trace;
+        listing.traces.push(TraceLine {
+            trace_key: trace_key.clone(),
+            tenant: redactor.tenant(&trace.tenant_id),
+            timestamp: kyro_core::time::rfc3339_millis(trace.created_at_ms),
+            status: trace.facts.status,
+            execution_path: trace.facts.execution_path,
+            freshness_mode: trace.facts.freshness_mode,
+            served_freshness_mode: trace.facts.served_freshness_mode,
+            freshness_generation: body.freshness_generation,
+            items_returned: body.items_returned,
+            items_omitted: body.items_omitted,
+            stale_pruned_count: trace.facts.n_stale_pruned,
+            diagnostic_codes: trace.facts.diagnostic_codes.clone(),
+            connector_used: body.connector_used.clone(),
+            total_latency_ms: body.total_latency_ms,
+            proof_status: trace.proof_status(),
+            diagnosis: trace.diagnosis(&signals).kind,
+        });
+        for row in feedback.get(&trace.trace_id).into_iter().flatten() {
+            let Some(signal) = FeedbackSignal::parse(&row.signal) else { continue };
+            listing.feedback.push(FeedbackLine {
+                trace_key: trace_key.clone(),
+                signal,
+                received_at: kyro_core::time::rfc3339_millis(row.received_at_ms),
+                item_count: serde_json::from_str::<Vec<String>>(&row.item_ids)
+                    .map_or(0, |ids| ids.len()),
+                comment_bytes: row.comment.as_ref().map_or(0, String::len),
+            });
+        }
+    }
+    listing.redactions = redactor.redactions();
+    Ok(listing)
+}
+
+/// How well the traces were proven.
+fn proof_quality(traces: &[TraceView]) -> ProofQuality {
+    let statuses: Vec<ProofStatus> = traces.iter().map(TraceView::proof_status).collect();
+    let proof_status_counts: Vec<ProofStatusCount> = [
+        ProofStatus::SourceBacked,
+        ProofStatus::RuntimeGeneration,
+        ProofStatus::Unavailable,
+        ProofStatus::Invalid,
+    ]
+    .into_iter()
+    .map(|proof_status| ProofStatusCount {
+        proof_status,
+        count: statuses.iter().filter(|status| **status == proof_status).count(),
+    })
+    .collect();
+    let proven = statuses
+        .iter()
+        .filter(|status| {
+            matches!(status, ProofStatus::SourceBacked | ProofStatus::RuntimeGeneration)
+        })
+        .count();
+    let proven_rate = (!traces.is_empty()).then(|| proven as f64 / traces.len() as f64);
+    let grade = match proven_rate {
+        None => "no_traces",
+        Some(rate) if rate >= 0.95 => "strong",
+        Some(rate) if rate >= 0.5 => "mixed",
+        Some(_) => "weak",
+    };
+    ProofQuality {
+        grade,
+        proven_count: proven,
+        proven_rate,
+        proof_status_counts,
+        partial_count: traces.iter().filter(|t| t.facts.status == PacketStatus::Partial).count(),
+        stale_pruned_item_count: traces.iter().map(|trace| trace.facts.n_stale_pruned).sum(),
+    }
+}
+
+/// The contract's `ContextProofReport` over the given traces, without the deployment-level
+/// fields.
+fn proof_report(
+    traces: &[TraceView],
+    feedback: &BTreeMap<String, Vec<FeedbackRow>>,
+    redactor: &mut Redactor<'_>,
+) -> ContextProofReport {
+    let n = traces.len();
+    let count =
+        |predicate: &dyn Fn(&TraceView) -> bool| traces.iter().filter(|t| predicate(t)).count();
+    let per_trace = |value: f64| if n == 0 { 0.0 } else { value / n as f64 };
+    let reuse_hits = count(&|trace| trace.facts.execution_path == ExecutionPath::ContextReuseHit);
+    let latency: f64 = traces.iter().map(|trace| trace.trace.total_latency_ms).sum();
+    let mut incidents: BTreeMap<DiagnosisKind, usize> = BTreeMap::new();
+    let mut incident_trace_keys = Vec::new();
+    let mut negative_feedback_trace_keys = Vec::new();
+    for trace in traces {
+        let signals = signals_of(feedback, &trace.trace_id);
+        let kind = trace.diagnosis(&signals).kind;
+        if kind.is_incident() {
+            *incidents.entry(kind).or_default() += 1;
+            incident_trace_keys.push(redactor.trace_key(&trace.tenant_id, &trace.trace_id));
+        }
+        if signals.iter().any(|signal| *signal != FeedbackSignal::Useful) {
+            negative_feedback_trace_keys
+                .push(redactor.trace_key(&trace.tenant_id, &trace.trace_id));
+        }
+    }
+    let (n_feedback, feedback_signal_counts) = signal_counts(feedback.values().flatten());
+    ContextProofReport {
+        generated_at: kyro_core::time::rfc3339_millis(now_ms()),
+        traces_considered: n,
+        feedback_entries_considered: n_feedback,
+        reuse_hit_rate: per_trace(reuse_hits as f64),
+        degraded_count: count(&|trace| trace.facts.status == PacketStatus::Degraded),
+        stale_blocked_count: count(&|trace| trace.facts.status == PacketStatus::StaleBlocked),
+        downgraded_count: count(&|trace| {
+            trace.facts.freshness_mode != trace.facts.served_freshness_mode
+        }),
+        avg_latency_ms: per_trace(latency),
+        proof_quality: proof_quality(traces),
+        incident_counts: incidents
+            .into_iter()
+            .map(|(kind, count)| IncidentCount { kind, count })
+            .collect(),
+        feedback_signal_counts,
+        incident_trace_keys,
+        negative_feedback_trace_keys,
+        redactions: redactor.redactions(),
+        connector_certification: None,
+        deployment_evidence_redacted: None,
+    }
 }

@@ -44,30 +44,32 @@ impl<'a> Redactor<'a> {
         key
     }
 
-    /// The trace keys that replaced raw ids.
-    pub(crate) fn redacted_trace_keys(&self) -> Vec<String> {
-        self.redacted_traces.iter().cloned().collect()
-    }
-
     /// What the report left out, for people.
     pub(crate) fn redactions(&self) -> Vec<String> {
         let mut redactions = vec![
             "document content, embeddings and request bodies are never included".to_owned(),
             "bearer tokens, secrets and connection strings are never included".to_owned(),
-            "feedback comments are reduced to their length".to_owned(),
+            "feedback comments are never included".to_owned(),
         ];
+        redactions.extend(self.replaced_ids());
+        redactions
+    }
+
+    /// Which ids of tenants the caller may not see were replaced by keys, for people.
+    pub(crate) fn replaced_ids(&self) -> Vec<String> {
+        let mut notes = Vec::new();
         if !self.redacted_traces.is_empty() {
-            redactions.push(format!(
+            notes.push(format!(
                 "{} trace ids of tenants this token may not see are replaced by keys",
                 self.redacted_traces.len()
             ));
         }
         if !self.redacted_tenants.is_empty() {
-            redactions.push(format!(
+            notes.push(format!(
                 "{} tenant ids this token may not see are replaced by keys",
                 self.redacted_tenants.len()
             ));
         }
-        redactions
+        notes
     }
 }

@@ -1,106 +1,92 @@
-//! Replay: the diff of two captures (`POST /v1/replay/diff`), counterfactual replay
+//! Replay: the diff of two runs (`POST /v1/replay/diff`), counterfactual replay
 //! (`POST /v1/replay/counterfactual`), shadow sessions (`POST /v1/replay/shadow-sessions`), and
 //! re-running a capture through a runtime (`kyro replay`, the cutover gate).
 
-use std::collections::BTreeMap;
+use kyro_core::replay::{Intervention, intervene, scenario_key, simulate, transformed_steps};
+use serde_json::Value;
 
-use kyro_core::replay::{Intervention, ReplayRecord, StepStatus, diff, intervene, simulate};
-use serde_json::{Value, json};
-
-use super::capture::{check_export, primer_to_sim, primer_to_state, records, sim_steps};
+use super::capture::{check_export, primer_to_sim, primer_to_state, sim_steps};
+use super::runs::{Run, captured_latencies, diff_result, run_redactions};
 use super::{MAX_RECENT, check_count};
-use crate::runtime::Runtime;
 use crate::runtime::error::{RuntimeError, RuntimeResult};
 use crate::runtime::mutations::Mutation;
 use crate::runtime::principal::Principal;
 use crate::runtime::session::Session;
+use crate::runtime::{Runtime, now_ms};
+use crate::wire::capture::{CaptureExport, CapturedRequest};
 use crate::wire::change::{ChangeEvent, InvalidationRequest};
 use crate::wire::replay::{
-    CaptureExport, CapturedRequest, CounterfactualRequest, ReplayRecordDto, ShadowSessionCreated,
-    ShadowSessionRequest,
+    CounterfactualRequest, CounterfactualResult, DiffRequest, RefusedStep, ReplayDiffResult,
+    ReplayGateReport, ShadowSessionCreated, ShadowSessionRequest,
 };
 use crate::wire::request::{DeleteDocumentRequest, RetrieveRequest, UpsertDocumentRequest};
 use crate::wire::routes;
 
-/// The step diff of two captures, carrying statuses, generations, modes, warnings and item ids
-/// only.
-pub(crate) fn diff_result(baseline: &CaptureExport, candidate: &CaptureExport) -> Value {
-    let delta = diff(&records(baseline), &records(candidate));
-    json!({
-        "schema_version": 1,
-        "baseline_steps": baseline.steps.len(),
-        "candidate_steps": candidate.steps.len(),
-        "identical": delta.identical,
-        "steps_compared": delta.steps_compared,
-        "steps_changed": delta.steps_changed,
-        "changes": delta.changes,
-        "missing_in_candidate": delta.missing_in_candidate,
-        "extra_in_candidate": delta.extra_in_candidate,
-        "status_deltas": delta.status_deltas,
-    })
-}
-
-/// `POST /v1/replay/diff`.
+/// `POST /v1/replay/diff`: two runs of the same steps, compared step by step. A count a run
+/// states that its records do not bear out is a validation warning, not a refusal.
 ///
 /// # Errors
 ///
-/// A capture of another schema version or with too many steps.
-pub(crate) fn replay_diff(
-    baseline: &CaptureExport,
-    candidate: &CaptureExport,
-) -> RuntimeResult<Value> {
-    check_export(baseline)?;
-    check_export(candidate)?;
-    Ok(diff_result(baseline, candidate))
+/// A run with too many records or an invalid `generated_at`.
+pub(crate) fn replay_diff(request: &DiffRequest) -> RuntimeResult<ReplayDiffResult> {
+    let (baseline, mut warnings) = Run::of_report("baseline", &request.baseline)?;
+    let (candidate, candidate_warnings) = Run::of_report("candidate", &request.candidate)?;
+    warnings.extend(candidate_warnings);
+    Ok(diff_result(&baseline, &candidate, warnings.len()).0)
 }
 
-/// `POST /v1/replay/counterfactual`: re-runs the capture against the planner as captured and
-/// with the scenario's interventions, and reports the deltas. No store or live state is touched.
+/// `POST /v1/replay/counterfactual`: re-runs the capture against the planner as captured (the
+/// baseline) and with the scenario's interventions (the counterfactual), and compares the two.
+/// No store or live state is touched. The simulator decides, it does not time: each simulated
+/// step carries the latency its captured run recorded.
 ///
 /// # Errors
 ///
 /// An invalid capture or scenario.
-pub(crate) fn counterfactual(request: &CounterfactualRequest) -> RuntimeResult<Value> {
+pub(crate) fn counterfactual(
+    request: &CounterfactualRequest,
+) -> RuntimeResult<CounterfactualResult> {
     check_export(&request.capture)?;
-    check_count("scenario.interventions", request.scenario.interventions.len())?;
+    let scenario = &request.scenario;
+    kyro_core::validate_identifier(
+        "scenario.name",
+        &scenario.name,
+        kyro_core::limits::MAX_SCOPE_FIELD_BYTES,
+    )?;
+    if scenario.interventions.is_empty() {
+        return Err(RuntimeError::invalid("scenario.interventions must hold at least one"));
+    }
+    check_count("scenario.interventions", scenario.interventions.len())?;
     let steps = sim_steps(&request.capture)?;
     let primer = primer_to_sim(&request.capture.replay_primer.clone().unwrap_or_default());
-    let baseline = simulate(&primer, &steps);
     let interventions: Vec<Intervention> =
-        request.scenario.interventions.iter().copied().map(Intervention::from).collect();
-    let changed = intervene(steps, &interventions).map_err(RuntimeError::invalid)?;
-    let counterfactual = simulate(&primer, &changed);
-    let delta = diff(&baseline, &counterfactual);
-    let fidelity = diff(&records(&request.capture), &baseline);
-    let count_status = |records: &[ReplayRecord], status: StepStatus| {
-        records.iter().filter(|record| record.status == status).count()
+        scenario.interventions.iter().copied().map(Intervention::from).collect();
+    let changed = intervene(steps.clone(), &interventions).map_err(RuntimeError::invalid)?;
+    let latencies = captured_latencies(&request.capture);
+    let generated_at = kyro_core::time::rfc3339_millis(now_ms());
+    let simulated = |steps: &[kyro_core::replay::SimStep]| {
+        let records = simulate(&primer, steps);
+        let total_latency_ms =
+            records.iter().filter_map(|record| latencies.get(&record.step_index)).sum();
+        Run { generated_at: generated_at.clone(), records, total_latency_ms }
     };
-    let mut status_counts = BTreeMap::new();
-    for status in
-        [StepStatus::Complete, StepStatus::Partial, StepStatus::Degraded, StepStatus::StaleBlocked]
-    {
-        status_counts.insert(
-            status.as_str(),
-            json!({
-                "baseline": count_status(&baseline, status),
-                "counterfactual": count_status(&counterfactual, status),
-            }),
-        );
-    }
-    let records_of =
-        |records: &[ReplayRecord]| records.iter().map(ReplayRecordDto::from).collect::<Vec<_>>();
-    Ok(json!({
-        "schema_version": 1,
-        "interventions": request.scenario.interventions,
-        "baseline": records_of(&baseline),
-        "counterfactual": records_of(&counterfactual),
-        "diff": delta,
-        "status_counts": status_counts,
-        "stale_blocked_delta": count_status(&counterfactual, StepStatus::StaleBlocked) as i64
-            - count_status(&baseline, StepStatus::StaleBlocked) as i64,
-        "baseline_matches_capture": fidelity.identical,
-        "baseline_vs_capture": fidelity.changes,
-    }))
+    let baseline = simulated(&steps);
+    let counterfactual = simulated(&changed);
+    let (before, after) = (baseline.counts(), counterfactual.counts());
+    let delta = |after: usize, before: usize| after as i64 - before as i64;
+    Ok(CounterfactualResult {
+        generated_at: generated_at.clone(),
+        scenario_key: scenario_key(&scenario.name, &interventions),
+        intervention_count: interventions.len(),
+        transformed_steps: transformed_steps(&interventions),
+        baseline_run_summary: baseline.summary(),
+        counterfactual_run_summary: counterfactual.summary(),
+        replay_diff_summary: diff_result(&baseline, &counterfactual, 0).0,
+        stale_block_delta: delta(after.stale_blocked_count, before.stale_blocked_count),
+        degraded_delta: delta(after.degraded_count, before.degraded_count),
+        completion_delta: delta(after.complete_count, before.complete_count),
+        redactions: run_redactions(),
+    })
 }
 
 /// `POST /v1/replay/shadow-sessions`.
@@ -117,10 +103,14 @@ pub(crate) async fn shadow_session(
     if request.schema_version != 1 {
         return Err(RuntimeError::invalid("schema_version must be 1"));
     }
+    // The contract fixes this to false: a shadow session never writes to a store over HTTP.
+    if request.allow_connector_mutations == Some(true) {
+        return Err(RuntimeError::invalid(
+            "allow_connector_mutations must be false: shadow sessions refuse connector mutations",
+        ));
+    }
     let primer = primer_to_state(&request.replay_primer)?;
-    let (session_id, expires_at_ms) = runtime
-        .create_shadow_session(&primer, request.allow_connector_mutations.unwrap_or(false))
-        .await?;
+    let (session_id, expires_at_ms) = runtime.create_shadow_session(&primer, false).await?;
     Ok(ShadowSessionCreated {
         schema_version: 1,
         session_id,
@@ -138,7 +128,7 @@ pub(crate) async fn replay_into(
     runtime: &Runtime,
     session: &Session,
     capture: &CaptureExport,
-) -> RuntimeResult<Vec<(u64, RuntimeError)>> {
+) -> RuntimeResult<Vec<(usize, RuntimeError)>> {
     let mut refused = Vec::new();
     for (index, step) in capture.steps.iter().enumerate() {
         let Some(request) = &step.request else {
@@ -147,7 +137,7 @@ pub(crate) async fn replay_into(
             )));
         };
         if let Err(err) = replay_step(runtime, session, request).await {
-            refused.push((index as u64, err));
+            refused.push((index, err));
         }
     }
     Ok(refused)
@@ -201,7 +191,7 @@ async fn replay_step(
 }
 
 /// Re-runs an exported capture in a new shadow session of `runtime` and diffs what it answered
-/// against what the capture observed. Returns whether the two are identical, and the report.
+/// against what the capture observed: the cutover gate's report.
 ///
 /// # Errors
 ///
@@ -210,7 +200,7 @@ pub(crate) async fn replay_capture(
     runtime: &Runtime,
     capture: &CaptureExport,
     allow_mutations: bool,
-) -> RuntimeResult<(bool, Value)> {
+) -> RuntimeResult<ReplayGateReport> {
     check_export(capture)?;
     let primer = primer_to_state(&capture.replay_primer.clone().unwrap_or_default())?;
     let (session_id, _) = runtime.create_shadow_session(&primer, allow_mutations).await?;
@@ -222,16 +212,29 @@ pub(crate) async fn replay_capture(
         MAX_RECENT.max(capture.steps.len()),
     )
     .await?;
-    let mut report = diff_result(capture, &replayed);
-    report["refused_steps"] = json!(
-        refused
-            .iter()
-            .map(|(step_index, err)| json!({
-                "step_index": step_index,
-                "error": err.message,
-            }))
-            .collect::<Vec<_>>()
-    );
-    let identical = report["identical"].as_bool().unwrap_or(false) && refused.is_empty();
-    Ok((identical, report))
+    let baseline = Run::of_capture(capture);
+    let mut candidate = Run::of_capture(&replayed);
+    // The session captured only the steps it served, in order: give each the index of the
+    // captured step it replayed, so a refused step leaves a gap rather than shifting the rest.
+    let served = capture
+        .steps
+        .iter()
+        .enumerate()
+        .filter(|(index, _)| !refused.iter().any(|(refused_index, _)| refused_index == index))
+        .filter_map(|(_, step)| step.observed_record.as_ref().map(|record| record.step_index));
+    for (record, step_index) in candidate.records.iter_mut().zip(served) {
+        record.step_index = step_index;
+    }
+    let (diff, identical) = diff_result(&baseline, &candidate, 0);
+    let refused_steps: Vec<RefusedStep> = refused
+        .into_iter()
+        .map(|(index, err)| RefusedStep {
+            step_key: capture.steps[index].observed_record.as_ref().map_or_else(
+                || format!("sequence:{}", capture.steps[index].sequence),
+                |record| record.to_core().step_key(),
+            ),
+            error: err.message,
+        })
+        .collect();
+    Ok(ReplayGateReport { identical: identical && refused_steps.is_empty(), diff, refused_steps })
 }

@@ -8,18 +8,21 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::Value;
 
 use super::auth::{AdminPlane, Caller};
 use super::error::{ApiError, ApiResult};
 use super::extract::{JsonBody, SessionOf};
 use super::observability::recent;
-use crate::evidence::{capture, proofs, recent_param, replay, root_cause};
+use crate::evidence::{bundle, capture, proofs, recent_param, replay, root_cause};
 use crate::runtime::Runtime;
-use crate::wire::evidence::{BundleRequest, RecentQuery, RootCauseRequest};
+use crate::wire::capture::CaptureExport;
+use crate::wire::evidence::{
+    BundleRequest, EvidenceListing, ProofBundle, RecentQuery, RootCauseReport, RootCauseRequest,
+};
 use crate::wire::health::RuntimeHealth;
 use crate::wire::replay::{
-    CaptureExport, CounterfactualRequest, DiffRequest, ShadowSessionCreated, ShadowSessionRequest,
+    CounterfactualRequest, CounterfactualResult, DiffRequest, ReplayDiffResult,
+    ShadowSessionCreated, ShadowSessionRequest,
 };
 
 type Shared = State<Arc<Runtime>>;
@@ -42,13 +45,23 @@ pub(crate) async fn runtime_health(
     Ok(Json(runtime.runtime_health().await))
 }
 
+pub(crate) async fn runtime_evidence(
+    State(runtime): Shared,
+    Caller(principal, ..): Caller<AdminPlane>,
+    SessionOf(session): SessionOf,
+    query: Result<Query<RecentQuery>, QueryRejection>,
+) -> ApiResult<Json<EvidenceListing>> {
+    let recent = recent(query)?;
+    Ok(Json(proofs::listing(&runtime, &session, &principal, recent).await?))
+}
+
 pub(crate) async fn proof_bundle(
     State(runtime): Shared,
     Caller(principal, ..): Caller<AdminPlane>,
     SessionOf(session): SessionOf,
     body: JsonBody<BundleRequest>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(proofs::bundle(&runtime, &session, &principal, body.value).await?))
+) -> ApiResult<Json<ProofBundle>> {
+    Ok(Json(bundle::bundle(&runtime, &session, &principal, body.value).await?))
 }
 
 pub(crate) async fn root_cause(
@@ -56,7 +69,7 @@ pub(crate) async fn root_cause(
     Caller(principal, ..): Caller<AdminPlane>,
     SessionOf(session): SessionOf,
     body: JsonBody<RootCauseRequest>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<RootCauseReport>> {
     Ok(Json(root_cause::report(&runtime, &session, &principal, body.value).await?))
 }
 
@@ -79,14 +92,14 @@ pub(crate) async fn capture(
 pub(crate) async fn diff(
     Caller(..): Caller<AdminPlane>,
     body: JsonBody<DiffRequest>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(replay::replay_diff(&body.value.baseline, &body.value.candidate)?))
+) -> ApiResult<Json<ReplayDiffResult>> {
+    Ok(Json(replay::replay_diff(&body.value)?))
 }
 
 pub(crate) async fn counterfactual(
     Caller(..): Caller<AdminPlane>,
     body: JsonBody<CounterfactualRequest>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<CounterfactualResult>> {
     Ok(Json(replay::counterfactual(&body.value)?))
 }
 

@@ -39,6 +39,7 @@ pub(crate) fn router(runtime: Arc<Runtime>) -> Router {
         .route(routes::PROOF_REPORT, get(observability::proof_report))
         .route(routes::HEALTH, get(admin::health))
         .route(routes::RUNTIME_HEALTH, get(admin::runtime_health))
+        .route(routes::RUNTIME_EVIDENCE, get(admin::runtime_evidence))
         .route(routes::PROOF_BUNDLE, post(admin::proof_bundle))
         .route(routes::ROOT_CAUSE, post(admin::root_cause))
         .route(routes::CAPTURE, get(admin::capture))

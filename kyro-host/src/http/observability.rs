@@ -6,14 +6,13 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use serde_json::Value;
 
 use super::auth::{Caller, ObservabilityPlane};
 use super::error::{ApiError, ApiResult};
 use super::extract::SessionOf;
 use crate::evidence::{proofs, traces};
 use crate::runtime::Runtime;
-use crate::wire::evidence::RecentQuery;
+use crate::wire::evidence::{ContextProofReport, RecentQuery};
 use crate::wire::feedback::{StoredContextFeedback, TraceDiagnosis};
 use crate::wire::trace::ContextTrace;
 
@@ -61,7 +60,7 @@ pub(crate) async fn proof_report(
     Caller(principal, ..): Caller<ObservabilityPlane>,
     SessionOf(session): SessionOf,
     query: Result<Query<RecentQuery>, QueryRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ContextProofReport>> {
     let recent = recent(query)?;
     Ok(Json(proofs::report(&runtime, &session, &principal, recent).await?))
 }

@@ -32,6 +32,12 @@ pub(crate) struct CaptureBody {
     /// What a retrieve answered beyond status and generation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) observed: Option<Observed>,
+    /// The trace a retrieve wrote, in the same transaction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) trace_id: Option<String>,
+    /// How long a retrieve took to answer (its trace's `total_latency_ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) latency_ms: Option<f64>,
     /// The scope generations the step read before it ran.
     #[serde(default)]
     pub(crate) scopes_seen: Vec<(String, u64, i64)>,
@@ -48,33 +54,50 @@ pub(crate) struct StepRequest<'a> {
     pub(crate) idempotency_key: Option<String>,
 }
 
+/// What a retrieve answered, for its capture step.
+pub(crate) struct RetrieveAnswer {
+    pub(crate) observed: Observed,
+    /// The trace it wrote.
+    pub(crate) trace_id: String,
+    /// Its trace's `total_latency_ms`.
+    pub(crate) latency_ms: f64,
+}
+
 /// A retrieve's capture step, complete with what it answered.
 pub(crate) fn retrieve_capture(
     step: StepRequest<'_>,
     plan: StepPlan,
-    observed: Observed,
+    answer: RetrieveAnswer,
     seen: &[ScopeSeen],
     (generation, status): (u64, CaptureStatus),
     now_ms: i64,
 ) -> CaptureRow {
-    capture_row(step, plan, Some(observed), seen, generation, (generation, status), now_ms)
+    capture_row(step, plan, Some(answer), seen, generation, (generation, status), now_ms)
 }
 
 fn capture_row(
     step: StepRequest<'_>,
     plan: StepPlan,
-    observed: Option<Observed>,
+    answer: Option<RetrieveAnswer>,
     seen: &[ScopeSeen],
     pre_generation: u64,
     (generation, status): (u64, CaptureStatus),
     now_ms: i64,
 ) -> CaptureRow {
+    let (observed, trace_id, latency_ms) = match answer {
+        Some(RetrieveAnswer { observed, trace_id, latency_ms }) => {
+            (Some(observed), Some(trace_id), Some(latency_ms))
+        }
+        None => (None, None, None),
+    };
     let body = CaptureBody {
         label: step.label,
         route: step.route.to_owned(),
         idempotency_key: step.idempotency_key,
         plan,
         observed,
+        trace_id,
+        latency_ms,
         scopes_seen: seen
             .iter()
             .map(|scope| (scope.key.clone(), scope.generation, scope.acknowledged_at_ms))
@@ -118,15 +141,4 @@ pub(crate) fn change_capture(
     };
     // The ledger decides a change's generations and status from its outcome.
     capture_row(step, plan, None, &[], 0, (0, CaptureStatus::Accepted), input.now_ms)
-}
-
-/// A stored capture status as a replay step status.
-pub(crate) fn step_status(status: CaptureStatus) -> kyro_core::replay::StepStatus {
-    use kyro_core::replay::StepStatus;
-    match status {
-        CaptureStatus::Packet(status) => StepStatus::from(status),
-        CaptureStatus::Replayed => StepStatus::Replayed,
-        CaptureStatus::Rejected => StepStatus::Rejected,
-        _ => StepStatus::Accepted,
-    }
 }

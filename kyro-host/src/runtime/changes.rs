@@ -106,7 +106,7 @@ impl Runtime {
         let invalidation =
             Invalidation::for_change(&change.target, &change.scope, change.change_type);
         confine_change(principal, &change.scope, &invalidation)?;
-        let keys = change.target.touched_keys_for(&change.scope, change.change_type)?;
+        let keys = change.target.touched_keys_for(&change.scope, change.change_type);
         let documents = match (&change.target, &change.scope.tenant_id, &change.scope.namespace) {
             (ChangeTarget::Document { doc_id }, Some(tenant_id), Some(namespace)) => {
                 vec![DocumentChange {
@@ -167,7 +167,7 @@ impl Runtime {
         let ValidInvalidation { target, scope } = request;
         let invalidation = Invalidation::for_target(&target, &scope);
         confine_change(principal, &scope, &invalidation)?;
-        let keys = target.touched_keys(&scope)?;
+        let keys = target.touched_keys(&scope);
         let trigger = if matches!(target, ChangeTarget::Namespace { .. }) {
             "namespace_invalidation"
         } else {

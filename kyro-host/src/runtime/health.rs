@@ -9,7 +9,10 @@ use serde_json::{Map, Value, json};
 use super::Runtime;
 use super::evidence::Evidence;
 use crate::stores::RegisteredStore;
-use crate::wire::health::{ContextHealth, HealthStatus, Retentions, RuntimeHealth, StoreHealth};
+use crate::wire::health::{
+    CertificationSummary, ContextHealth, HealthStatus, Retentions, RuntimeHealth,
+    StoreCertification, StoreHealth,
+};
 
 /// What a store's connector reported, or `unavailable` when it could not be asked.
 async fn connector_health(store: &Arc<RegisteredStore>) -> String {
@@ -35,6 +38,11 @@ fn worst(healths: &[String]) -> String {
 
 fn hours(duration: std::time::Duration) -> u64 {
     duration.as_secs() / 3600
+}
+
+/// A retention as health and reports show it: whole hours, `72h`.
+pub(crate) fn retention_text(duration: std::time::Duration) -> String {
+    format!("{}h", hours(duration))
 }
 
 impl Runtime {
@@ -79,9 +87,9 @@ impl Runtime {
             connector: ids.join(","),
             connector_health,
             freshness_generation: generation.unwrap_or(0),
-            trace_retention: Some(format!("{}h", hours(config.trace_retention))),
-            feedback_retention: Some(format!("{}h", hours(config.feedback_retention))),
-            capture_retention: Some(format!("{}h", hours(config.capture_retention))),
+            trace_retention: Some(retention_text(config.trace_retention)),
+            feedback_retention: Some(retention_text(config.feedback_retention)),
+            capture_retention: Some(retention_text(config.capture_retention)),
             trace_evidence_healthy: healthy(Evidence::Trace),
             feedback_evidence_healthy: healthy(Evidence::Feedback),
             capture_evidence_healthy: healthy(Evidence::Capture),
@@ -186,35 +194,25 @@ fn capabilities(stores: &[Arc<RegisteredStore>]) -> Map<String, Value> {
 
 /// The certification of the serving stores: the ownership when they all share one, and each
 /// store's profile and verdict.
-fn certification(stores: &[Arc<RegisteredStore>]) -> Map<String, Value> {
-    let mut map = Map::new();
+pub(crate) fn certification(stores: &[Arc<RegisteredStore>]) -> CertificationSummary {
     let ownership = stores.first().map(|store| store.config.ownership);
     let shared = stores.iter().all(|store| Some(store.config.ownership) == ownership);
-    map.insert(
-        "ownership".to_owned(),
-        match ownership {
-            Some(ownership) if shared => json!(ownership.as_str()),
-            Some(_) => json!("mixed"),
-            None => Value::Null,
+    CertificationSummary {
+        ownership: match ownership {
+            Some(ownership) if shared => Some(ownership.as_str().to_owned()),
+            Some(_) => Some("mixed".to_owned()),
+            None => None,
         },
-    );
-    map.insert(
-        "stores".to_owned(),
-        Value::Array(
-            stores
-                .iter()
-                .map(|store| {
-                    json!({
-                        "store": store.config.id,
-                        "ownership": store.config.ownership.as_str(),
-                        "profile": store.report.profile,
-                        "verdict": store.report.verdict.as_str(),
-                        "suite_version": store.report.suite_version,
-                        "plugin_sha256": store.report.plugin.sha256,
-                    })
-                })
-                .collect(),
-        ),
-    );
-    map
+        stores: stores
+            .iter()
+            .map(|store| StoreCertification {
+                store: store.config.id.clone(),
+                ownership: store.config.ownership,
+                profile: store.report.profile.clone(),
+                verdict: store.report.verdict.as_str().to_owned(),
+                suite_version: store.report.suite_version.to_owned(),
+                plugin_sha256: store.report.plugin.sha256.clone(),
+            })
+            .collect(),
+    }
 }

@@ -190,7 +190,6 @@ fn verified_change(
     let target = ChangeTarget::Document { doc_id: mutation.id.to_string() };
     let scope_keys = target
         .touched_keys_for(&change_scope, kind)
-        .unwrap_or_default()
         .into_iter()
         .map(|key| ScopeChange { key: key.0, trigger: "write_through".to_owned() })
         .collect();

@@ -9,7 +9,7 @@ use kyro_core::planner::{PacketStatus, Settlement, ShortAnswer};
 use kyro_core::replay::{Candidate, Observed, StepPlan, StepType, warnings};
 use sha2::{Digest, Sha256};
 
-use super::capture::{ScopeSeen, StepRequest, retrieve_capture};
+use super::capture::{RetrieveAnswer, ScopeSeen, StepRequest, retrieve_capture};
 use super::error::{RuntimeError, RuntimeErrorKind, RuntimeResult};
 use super::evidence::Evidence;
 use super::fingerprint::RequestHashes;
@@ -79,8 +79,12 @@ impl Runtime {
             )
         })?;
         let capture = session.capture.then(|| {
-            let observed = Observed::of(&settlement, ownership);
-            capture_row(self.config.production, &retrieved, &settlement, observed, now)
+            let answer = RetrieveAnswer {
+                observed: Observed::of(&settlement, retrieved.valid.freshness_mode, ownership),
+                trace_id: packet.trace_id.clone(),
+                latency_ms: total_latency_ms,
+            };
+            capture_row(self.config.production, &retrieved, &settlement, answer, now)
         });
         let row = TraceRow {
             trace_id: packet.trace_id.clone(),
@@ -114,12 +118,7 @@ fn packet(
     let ownership = store.config.ownership;
     let n_invalidating =
         settlement.notes.iter().filter(|note| note.code.invalidates_proof()).count();
-    let proof_status = match settlement.status {
-        PacketStatus::StaleBlocked => ProofStatus::Invalid,
-        _ if ownership == OwnershipMode::BestEffort => ProofStatus::Unavailable,
-        _ if n_invalidating > 0 => ProofStatus::Invalid,
-        _ => ProofStatus::RuntimeGeneration,
-    };
+    let proof_status = proof_status(settlement.status, Some(ownership), n_invalidating);
     let mut codes: Vec<String> =
         settlement.notes.iter().map(|note| note.code.as_str().to_owned()).collect();
     codes.dedup();
@@ -166,6 +165,24 @@ fn packet(
         items,
         omissions,
         warnings: warnings(&settlement.notes),
+    }
+}
+
+/// The standing of a packet's freshness proof, from its status, the serving store's ownership
+/// (`None`: no longer configured, so nothing vouches for it) and how many of its notes
+/// invalidate a proof. Reports recompute it from traces with this same rule.
+pub(crate) fn proof_status(
+    status: PacketStatus,
+    ownership: Option<OwnershipMode>,
+    n_invalidating: usize,
+) -> ProofStatus {
+    match status {
+        PacketStatus::StaleBlocked => ProofStatus::Invalid,
+        _ if ownership.is_none_or(|ownership| ownership == OwnershipMode::BestEffort) => {
+            ProofStatus::Unavailable
+        }
+        _ if n_invalidating > 0 => ProofStatus::Invalid,
+        _ => ProofStatus::RuntimeGeneration,
     }
 }
 
@@ -249,7 +266,7 @@ fn trace(
             .iter()
             .map(|note| DiagnosticNoteDto {
                 code: note.code,
-                severity: note.severity,
+                severity: note.severity.into(),
                 message: note.message.clone(),
                 scope: Some(scope.clone()),
             })
@@ -264,7 +281,7 @@ fn capture_row(
     production: bool,
     retrieved: &Retrieved,
     settlement: &Settlement,
-    observed: Observed,
+    answer: RetrieveAnswer,
     now: i64,
 ) -> kyro_state::CaptureRow {
     let valid = &retrieved.valid;
@@ -299,7 +316,7 @@ fn capture_row(
         idempotency_key: None,
     };
     let status = kyro_state::CaptureStatus::from(settlement.status);
-    retrieve_capture(step, plan, observed, &retrieved.seen, (settlement.generation, status), now)
+    retrieve_capture(step, plan, answer, &retrieved.seen, (settlement.generation, status), now)
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -160,7 +160,7 @@ impl Runtime {
             0.0,
             matches!(decision.action, Action::Reuse { .. }),
             entry.as_ref().map_or(0, |entry| entry.items.len()),
-            Some(format!("{:?}", decision.action)),
+            Some(action_text(decision.action).to_owned()),
         ));
         (ledger, entry, decision)
     }
@@ -407,6 +407,18 @@ pub(crate) fn document_key(scope: &Scope, id: &DocumentId) -> DocumentKey {
         tenant_id: scope.tenant_id().to_owned(),
         namespace: scope.namespace().to_owned(),
         doc_id: id.to_string(),
+    }
+}
+
+/// What the planner decided, in words, for the trace's `reuse_lookup` stage (a client reads
+/// it: never a `Debug` rendering).
+fn action_text(action: Action) -> &'static str {
+    match action {
+        Action::Block => "block: freshness cannot be proven",
+        Action::Reuse { stale: false } => "reuse a fresh entry",
+        Action::Reuse { stale: true } => "reuse a stale entry, flagged",
+        Action::Fetch { fallback: false } => "fetch from the backend",
+        Action::Fetch { fallback: true } => "fetch from the backend, a stale entry standing by",
     }
 }
 

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{Checked, InvalidRequest};
 use super::packet::FreshnessScopeDto;
-use super::request::{WriteScopeDto, present};
+use super::request::WriteScopeDto;
+use super::strict::{object, present, tagged};
 
 /// A change-event target, tagged on `type`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -60,8 +61,10 @@ pub(crate) struct ChangeScopeDto {
 /// here); `scope` is required.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub(crate) struct ChangeEvent {
+    #[serde(deserialize_with = "tagged")]
     pub(crate) target: TargetDto,
     pub(crate) change_type: ChangeType,
+    #[serde(deserialize_with = "object")]
     pub(crate) scope: ChangeScopeDto,
     pub(crate) source_event_id: String,
     #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
@@ -99,7 +102,6 @@ impl ChangeEvent {
         };
         scope.validate()?;
         let target = self.target.to_target()?;
-        target.scope_key(&scope)?;
         let timestamp_ms = self.timestamp.as_deref().map(parse_timestamp).transpose()?;
         Ok(ValidChange {
             target,
@@ -127,6 +129,7 @@ pub(crate) fn parse_timestamp(text: &str) -> Checked<i64> {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct InvalidationRequest {
+    #[serde(deserialize_with = "tagged")]
     pub(crate) target: TargetDto,
     #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     pub(crate) tenant_id: Option<String>,

@@ -3,7 +3,7 @@
 use kyro_core::diagnosis::{DiagnosisKind, FeedbackSignal};
 use serde::{Deserialize, Serialize};
 
-use super::request::present;
+use super::strict::present;
 
 /// `POST /v1/context/feedback`. Unknown fields are accepted (the contract allows it here).
 #[derive(Debug, Clone, Deserialize)]

@@ -37,9 +37,30 @@ pub(crate) struct ContextHealth {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) connector_capabilities: Option<Map<String, Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) connector_certification: Option<Map<String, Value>>,
+    pub(crate) connector_certification: Option<CertificationSummary>,
     #[serde(default)]
     pub(crate) evidence_failures: Vec<String>,
+}
+
+/// The certification the serving stores passed: `connector_certification` in health and proof
+/// reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct CertificationSummary {
+    /// The serving stores' ownership mode when they share one, `mixed` when they do not,
+    /// `null` without a serving store.
+    pub(crate) ownership: Option<String>,
+    pub(crate) stores: Vec<StoreCertification>,
+}
+
+/// One serving store's certification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct StoreCertification {
+    pub(crate) store: String,
+    pub(crate) ownership: kyro_core::OwnershipMode,
+    pub(crate) profile: String,
+    pub(crate) verdict: String,
+    pub(crate) suite_version: String,
+    pub(crate) plugin_sha256: Option<String>,
 }
 
 /// `GET /readyz`: ready or not, nothing more (the route is unauthenticated).

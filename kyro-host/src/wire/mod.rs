@@ -7,6 +7,7 @@
 //! nothing of HTTP, sessions, stores or state: it imports no other layer of the host, and no
 //! core struct is serialized to a client except through a type here.
 
+pub(crate) mod capture;
 pub(crate) mod change;
 pub(crate) mod error;
 pub(crate) mod evidence;
@@ -16,4 +17,5 @@ pub(crate) mod packet;
 pub(crate) mod replay;
 pub(crate) mod request;
 pub(crate) mod routes;
+pub(crate) mod strict;
 pub(crate) mod trace;

@@ -1,434 +1,39 @@
-//! Replay documents: the capture export with its primers, records and (ours) the request and
-//! the planner's inputs of each step; the shadow-session request and answer; the replay-diff
-//! and counterfactual requests.
-//!
-//! The records and plans here mirror `kyro_core::replay`'s types field for field and convert
-//! both ways, so the core can change its own representation without changing what clients see.
+//! Replay documents: the replay-diff request (two `ReplayRunReport`s) and its answer
+//! (`ReplayDiffResult`), the counterfactual request (a capture and a scenario) and its answer
+//! (`CounterfactualResult`), the run and record summaries both carry, and the shadow-session
+//! request and answer.
 
-use kyro_core::planner::{Invalidation, ItemSource, ShortAnswer};
-use kyro_core::replay::{
-    Candidate, DocumentPlan, Intervention, Observed, ReplayItem, ReplayRecord, StepPlan,
-    StepStatus, StepType,
-};
-use kyro_core::{FreshnessMode, OwnershipMode};
+use kyro_core::diagnosis::DiagnosisKind;
+use kyro_core::replay::{Intervention, StepStatus, StepType};
+use kyro_core::{FreshnessMode, MutationOutcome};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use super::request::present;
+use super::capture::{CaptureExport, ReplayPrimer, ReplayRecordDto};
+use super::strict::{object, objects, present, tagged_each};
 
-/// One entry of a replay primer's scope generations.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The contract's `ReplayRunReport`: one run of a capture's steps, as a client sends it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct ScopeGenerationDto {
-    /// The scope key (`namespace:acme/support`, `tenant:acme`, `all`, ...).
-    pub(crate) scope: String,
-    pub(crate) generation: u64,
-    /// When its latest change was acknowledged (RFC 3339).
-    pub(crate) acknowledged_at: String,
-    /// What produced that change.
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
-    pub(crate) invalidation: Option<String>,
-}
-
-/// One entry of a replay primer's processed change events.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ProcessedEventDto {
-    /// The tenant whose idempotency keys the event's id is unique among; absent for events
-    /// whose scope named no tenant (ours: the contract's entries are loose objects).
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
-    pub(crate) tenant_id: Option<String>,
-    pub(crate) source_event_id: String,
-    pub(crate) original_generation: u64,
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
-    pub(crate) event_fingerprint: Option<String>,
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
-    pub(crate) idempotency_key: Option<String>,
-}
-
-/// The contract's `ReplayPrimerState`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ReplayPrimer {
-    #[serde(default)]
-    pub(crate) current_generation: u64,
-    #[serde(default)]
-    pub(crate) scope_generations: Vec<ScopeGenerationDto>,
-    #[serde(default)]
-    pub(crate) processed_change_events: Vec<ProcessedEventDto>,
-}
-
-/// One item a step returned.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct ReplayItemDto {
-    pub(crate) id: String,
-    pub(crate) source: ItemSource,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) doc_revision: Option<String>,
-}
-
-/// The contract's `ReplayRecord` (extra fields are ours: the contract allows them).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct ReplayRecordDto {
-    pub(crate) step_index: u64,
-    pub(crate) label: String,
-    pub(crate) step_type: StepType,
-    pub(crate) status: StepStatus,
-    pub(crate) generation: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) ownership_mode: Option<OwnershipMode>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) served_mode: Option<FreshnessMode>,
-    #[serde(default)]
-    pub(crate) warnings: Vec<String>,
-    #[serde(default)]
-    pub(crate) items: Vec<ReplayItemDto>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub(crate) stale_pruned: Vec<String>,
-}
-
-impl From<&ReplayRecord> for ReplayRecordDto {
-    fn from(record: &ReplayRecord) -> Self {
-        let observed = &record.observed;
-        Self {
-            step_index: record.step_index,
-            label: record.label.clone(),
-            step_type: record.step_type,
-            status: record.status,
-            generation: record.generation,
-            ownership_mode: observed.ownership_mode,
-            served_mode: observed.served_mode,
-            warnings: observed.warnings.clone(),
-            items: observed
-                .items
-                .iter()
-                .map(|item| ReplayItemDto {
-                    id: item.id.clone(),
-                    source: item.source,
-                    doc_revision: item.doc_revision.clone(),
-                })
-                .collect(),
-            stale_pruned: observed.stale_pruned.clone(),
-        }
-    }
-}
-
-impl ReplayRecordDto {
-    pub(crate) fn to_core(&self) -> ReplayRecord {
-        ReplayRecord {
-            step_index: self.step_index,
-            label: self.label.clone(),
-            step_type: self.step_type,
-            status: self.status,
-            generation: self.generation,
-            observed: Observed {
-                ownership_mode: self.ownership_mode,
-                served_mode: self.served_mode,
-                warnings: self.warnings.clone(),
-                items: self
-                    .items
-                    .iter()
-                    .map(|item| ReplayItem {
-                        id: item.id.clone(),
-                        source: item.source,
-                        doc_revision: item.doc_revision.clone(),
-                    })
-                    .collect(),
-                stale_pruned: self.stale_pruned.clone(),
-            },
-        }
-    }
-}
-
-/// A backend item a captured retrieve saw.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct CandidateDto {
-    pub(crate) id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) revision: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) watermark: Option<u64>,
-}
-
-/// A captured change's facts about one document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct DocumentPlanDto {
-    pub(crate) tenant_id: String,
-    pub(crate) namespace: String,
-    pub(crate) doc_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) revision: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) watermark: Option<u64>,
-    pub(crate) tombstone: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) event_timestamp_ms: Option<i64>,
-}
-
-/// Which reuse entries a captured change covered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub(crate) enum InvalidationDto {
-    All,
-    Tenant {
-        tenant_id: String,
-    },
-    Namespace {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        tenant_id: Option<String>,
-        namespace: String,
-    },
-    Document {
-        tenant_id: String,
-        namespace: String,
-        doc_id: String,
-    },
-    Store {
-        store_id: String,
-    },
-}
-
-/// The planner's inputs for one captured step (ours: what counterfactual replay re-runs).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub(crate) enum StepPlanDto {
-    Retrieve {
-        fingerprint: u64,
-        requested_mode: FreshnessMode,
-        production: bool,
-        store_id: String,
-        ownership: OwnershipMode,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        required_generation: Option<u64>,
-        read_keys: Vec<String>,
-        tenant_id: String,
-        namespace: String,
-        #[serde(default)]
-        candidates: Vec<CandidateDto>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        short: Option<ShortAnswerDto>,
-    },
-    Change {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        source_event_id: Option<String>,
-        scope_keys: Vec<String>,
-        #[serde(default)]
-        documents: Vec<DocumentPlanDto>,
-        invalidation: InvalidationDto,
-    },
-}
-
-/// A short backend answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ShortAnswerDto {
-    pub(crate) requested: u32,
-    pub(crate) returned: u32,
-}
-
-impl From<&Invalidation> for InvalidationDto {
-    fn from(invalidation: &Invalidation) -> Self {
-        match invalidation.clone() {
-            Invalidation::All => Self::All,
-            Invalidation::Tenant { tenant_id } => Self::Tenant { tenant_id },
-            Invalidation::Namespace { tenant_id, namespace } => {
-                Self::Namespace { tenant_id, namespace }
-            }
-            Invalidation::Document { tenant_id, namespace, doc_id } => {
-                Self::Document { tenant_id, namespace, doc_id }
-            }
-            Invalidation::Store { store_id } => Self::Store { store_id },
-        }
-    }
-}
-
-impl From<&InvalidationDto> for Invalidation {
-    fn from(invalidation: &InvalidationDto) -> Self {
-        match invalidation.clone() {
-            InvalidationDto::All => Self::All,
-            InvalidationDto::Tenant { tenant_id } => Self::Tenant { tenant_id },
-            InvalidationDto::Namespace { tenant_id, namespace } => {
-                Self::Namespace { tenant_id, namespace }
-            }
-            InvalidationDto::Document { tenant_id, namespace, doc_id } => {
-                Self::Document { tenant_id, namespace, doc_id }
-            }
-            InvalidationDto::Store { store_id } => Self::Store { store_id },
-        }
-    }
-}
-
-impl From<&StepPlan> for StepPlanDto {
-    fn from(plan: &StepPlan) -> Self {
-        match plan.clone() {
-            StepPlan::Retrieve {
-                fingerprint,
-                requested_mode,
-                production,
-                store_id,
-                ownership,
-                required_generation,
-                read_keys,
-                tenant_id,
-                namespace,
-                candidates,
-                short,
-            } => Self::Retrieve {
-                fingerprint,
-                requested_mode,
-                production,
-                store_id,
-                ownership,
-                required_generation,
-                read_keys,
-                tenant_id,
-                namespace,
-                candidates: candidates
-                    .into_iter()
-                    .map(|Candidate { id, revision, watermark }| CandidateDto {
-                        id,
-                        revision,
-                        watermark,
-                    })
-                    .collect(),
-                short: short.map(|ShortAnswer { requested, returned }| ShortAnswerDto {
-                    requested,
-                    returned,
-                }),
-            },
-            StepPlan::Change { source_event_id, scope_keys, documents, invalidation } => {
-                Self::Change {
-                    source_event_id,
-                    scope_keys,
-                    documents: documents
-                        .into_iter()
-                        .map(|document| DocumentPlanDto {
-                            tenant_id: document.tenant_id,
-                            namespace: document.namespace,
-                            doc_id: document.doc_id,
-                            revision: document.revision,
-                            watermark: document.watermark,
-                            tombstone: document.tombstone,
-                            event_timestamp_ms: document.event_timestamp_ms,
-                        })
-                        .collect(),
-                    invalidation: InvalidationDto::from(&invalidation),
-                }
-            }
-        }
-    }
-}
-
-impl From<&StepPlanDto> for StepPlan {
-    fn from(plan: &StepPlanDto) -> Self {
-        match plan.clone() {
-            StepPlanDto::Retrieve {
-                fingerprint,
-                requested_mode,
-                production,
-                store_id,
-                ownership,
-                required_generation,
-                read_keys,
-                tenant_id,
-                namespace,
-                candidates,
-                short,
-            } => Self::Retrieve {
-                fingerprint,
-                requested_mode,
-                production,
-                store_id,
-                ownership,
-                required_generation,
-                read_keys,
-                tenant_id,
-                namespace,
-                candidates: candidates
-                    .into_iter()
-                    .map(|CandidateDto { id, revision, watermark }| Candidate {
-                        id,
-                        revision,
-                        watermark,
-                    })
-                    .collect(),
-                short: short.map(|ShortAnswerDto { requested, returned }| ShortAnswer {
-                    requested,
-                    returned,
-                }),
-            },
-            StepPlanDto::Change { source_event_id, scope_keys, documents, invalidation } => {
-                Self::Change {
-                    source_event_id,
-                    scope_keys,
-                    documents: documents
-                        .into_iter()
-                        .map(|document| DocumentPlan {
-                            tenant_id: document.tenant_id,
-                            namespace: document.namespace,
-                            doc_id: document.doc_id,
-                            revision: document.revision,
-                            watermark: document.watermark,
-                            tombstone: document.tombstone,
-                            event_timestamp_ms: document.event_timestamp_ms,
-                        })
-                        .collect(),
-                    invalidation: Invalidation::from(&invalidation),
-                }
-            }
-        }
-    }
-}
-
-/// A replayable request (ours).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct CapturedRequest {
-    /// The route it was served on.
-    pub(crate) route: String,
-    /// The body, as sent.
-    pub(crate) body: Value,
-    /// The `Idempotency-Key` header, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) idempotency_key: Option<String>,
-}
-
-/// One exported step.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct CaptureStep {
-    pub(crate) sequence: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) observed_record: Option<ReplayRecordDto>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) captured_at: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) pre_step_replay_primer: Option<ReplayPrimer>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) request: Option<CapturedRequest>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) plan: Option<StepPlanDto>,
-}
-
-/// The contract's `ReplayCaptureExport` (schema version 4).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct CaptureExport {
-    pub(crate) schema_version: u32,
+pub(crate) struct RunReport {
     pub(crate) generated_at: String,
-    pub(crate) total_steps: usize,
-    pub(crate) steps: Vec<CaptureStep>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) replay_primer: Option<ReplayPrimer>,
+    pub(crate) total_steps: u64,
+    pub(crate) retrieve_steps: u64,
+    pub(crate) complete_count: u64,
+    pub(crate) degraded_count: u64,
+    pub(crate) stale_blocked_count: u64,
+    pub(crate) total_latency_ms: f64,
+    #[serde(deserialize_with = "objects")]
+    pub(crate) records: Vec<ReplayRecordDto>,
 }
 
-/// `POST /v1/replay/diff`.
+/// `POST /v1/replay/diff`: the SDK's `ReplayDiffRequest`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DiffRequest {
-    pub(crate) baseline: CaptureExport,
-    pub(crate) candidate: CaptureExport,
+    #[serde(deserialize_with = "object")]
+    pub(crate) baseline: RunReport,
+    #[serde(deserialize_with = "object")]
+    pub(crate) candidate: RunReport,
 }
 
 /// A counterfactual change to a capture's steps.
@@ -454,20 +59,123 @@ impl From<InterventionDto> for Intervention {
     }
 }
 
-/// A counterfactual scenario.
+/// A counterfactual scenario: the SDK's `CounterfactualReplayScenario`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Scenario {
-    #[serde(default)]
+    pub(crate) name: String,
+    #[serde(deserialize_with = "tagged_each")]
     pub(crate) interventions: Vec<InterventionDto>,
 }
 
-/// `POST /v1/replay/counterfactual`.
+/// `POST /v1/replay/counterfactual`: the SDK's `CounterfactualReplayRequest`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CounterfactualRequest {
+    #[serde(deserialize_with = "object")]
     pub(crate) capture: CaptureExport,
+    #[serde(deserialize_with = "object")]
     pub(crate) scenario: Scenario,
+}
+
+/// The contract's `PartnerReplayRecordSummary`: one step of a run, without its label, items or
+/// warning texts (labels name tenants; items and warnings may quote documents).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct RecordSummary {
+    pub(crate) step_key: String,
+    pub(crate) step_index: u64,
+    pub(crate) step_type: StepType,
+    pub(crate) status: StepStatus,
+    pub(crate) generation: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) cache_hit: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) requested_freshness_mode: Option<FreshnessMode>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) served_freshness_mode: Option<FreshnessMode>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) diagnosis_kind: Option<DiagnosisKind>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) mutation_outcome: Option<MutationOutcome>,
+    pub(crate) item_count: usize,
+    pub(crate) warning_count: usize,
+    pub(crate) watermark_count: usize,
+    pub(crate) diagnostic_note_count: usize,
+}
+
+/// The contract's `PartnerReplayRunSummary`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct RunSummary {
+    pub(crate) generated_at: String,
+    pub(crate) total_steps: usize,
+    pub(crate) retrieve_steps: usize,
+    pub(crate) complete_count: usize,
+    pub(crate) degraded_count: usize,
+    pub(crate) stale_blocked_count: usize,
+    pub(crate) total_latency_ms: f64,
+    pub(crate) records: Vec<RecordSummary>,
+    pub(crate) redactions: Vec<String>,
+}
+
+/// The contract's `PartnerReplayStepDiffSummary`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct StepDiffSummary {
+    pub(crate) step_key: String,
+    pub(crate) step_index: u64,
+    pub(crate) step_type: StepType,
+    pub(crate) changed_fields: Vec<&'static str>,
+    pub(crate) baseline: RecordSummary,
+    pub(crate) candidate: RecordSummary,
+}
+
+/// The contract's `ReplayDiffResult`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct ReplayDiffResult {
+    pub(crate) compared_steps: usize,
+    pub(crate) changed_steps: usize,
+    pub(crate) cache_hit_gains: usize,
+    pub(crate) completion_gains: usize,
+    pub(crate) diagnosis_changes: usize,
+    pub(crate) latency_delta_ms: f64,
+    pub(crate) only_in_baseline_count: usize,
+    pub(crate) only_in_candidate_count: usize,
+    pub(crate) duplicate_key_count: usize,
+    pub(crate) validation_warning_count: usize,
+    pub(crate) diffs: Vec<StepDiffSummary>,
+    pub(crate) redactions: Vec<String>,
+}
+
+/// The contract's `CounterfactualResult`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct CounterfactualResult {
+    pub(crate) generated_at: String,
+    pub(crate) scenario_key: String,
+    pub(crate) intervention_count: usize,
+    pub(crate) transformed_steps: usize,
+    pub(crate) baseline_run_summary: RunSummary,
+    pub(crate) counterfactual_run_summary: RunSummary,
+    pub(crate) replay_diff_summary: ReplayDiffResult,
+    pub(crate) stale_block_delta: i64,
+    pub(crate) degraded_delta: i64,
+    pub(crate) completion_delta: i64,
+    pub(crate) redactions: Vec<String>,
+}
+
+/// A captured step the candidate runtime refused to serve (ours, `kyro replay`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct RefusedStep {
+    pub(crate) step_key: String,
+    /// The runtime's public-safe message.
+    pub(crate) error: String,
+}
+
+/// What `kyro replay` prints (ours): whether the candidate answered every captured step alike,
+/// the diff of the capture's records against the candidate's, and the steps it refused.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct ReplayGateReport {
+    pub(crate) identical: bool,
+    pub(crate) diff: ReplayDiffResult,
+    pub(crate) refused_steps: Vec<RefusedStep>,
 }
 
 /// `POST /v1/replay/shadow-sessions`.
@@ -475,6 +183,7 @@ pub(crate) struct CounterfactualRequest {
 #[serde(deny_unknown_fields)]
 pub(crate) struct ShadowSessionRequest {
     pub(crate) schema_version: u32,
+    #[serde(deserialize_with = "object")]
     pub(crate) replay_primer: ReplayPrimer,
     #[serde(default, deserialize_with = "present")]
     pub(crate) allow_connector_mutations: Option<bool>,

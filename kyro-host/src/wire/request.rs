@@ -14,21 +14,13 @@ use kyro_core::{
     Document, DocumentId, Embedding, FilterExpr, FilterKey, FilterValue, FreshnessMode, Metadata,
     Revision, RuntimeFilter, Scope, validate_identifier,
 };
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 use super::error::{Checked, InvalidRequest};
+use super::strict::{object, present, present_tagged, tagged, tagged_each};
 
 /// The most bytes of `query_text` a retrieve may carry.
 pub(crate) const MAX_QUERY_TEXT_BYTES: usize = 8192;
-
-/// Deserializes an optional field that, when present, must hold a value: `null` is refused.
-pub(crate) fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    T::deserialize(deserializer).map(Some)
-}
 
 fn check_field(field: &'static str, value: &str) -> Checked<()> {
     validate_identifier(field, value, MAX_SCOPE_FIELD_BYTES).map_err(InvalidRequest::from)
@@ -110,12 +102,15 @@ pub(crate) enum FilterDto {
         max: Option<f64>,
     },
     And {
+        #[serde(deserialize_with = "tagged_each")]
         filters: Vec<FilterDto>,
     },
     Or {
+        #[serde(deserialize_with = "tagged_each")]
         filters: Vec<FilterDto>,
     },
     Not {
+        #[serde(deserialize_with = "tagged")]
         filter: Box<FilterDto>,
     },
 }
@@ -185,8 +180,9 @@ pub(crate) struct RetrieveRequest {
     pub(crate) query_embedding: Vec<f64>,
     #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     pub(crate) query_text: Option<String>,
+    #[serde(deserialize_with = "object")]
     pub(crate) scope: ScopeDto,
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "present_tagged", skip_serializing_if = "Option::is_none")]
     pub(crate) filters: Option<FilterDto>,
     #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     pub(crate) top_k: Option<i64>,
@@ -298,7 +294,9 @@ pub(crate) struct DocumentDto {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct UpsertDocumentRequest {
+    #[serde(deserialize_with = "object")]
     pub(crate) scope: WriteScopeDto,
+    #[serde(deserialize_with = "object")]
     pub(crate) document: DocumentDto,
 }
 
@@ -335,6 +333,7 @@ impl UpsertDocumentRequest {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DeleteDocumentRequest {
+    #[serde(deserialize_with = "object")]
     pub(crate) scope: WriteScopeDto,
     pub(crate) id: String,
 }

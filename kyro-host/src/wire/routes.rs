@@ -21,3 +21,4 @@ pub(crate) const CAPTURE: &str = "/v1/replay/capture";
 pub(crate) const HEALTHZ: &str = "/healthz";
 pub(crate) const READYZ: &str = "/readyz";
 pub(crate) const RUNTIME_HEALTH: &str = "/v1/runtime/health";
+pub(crate) const RUNTIME_EVIDENCE: &str = "/v1/runtime/evidence";

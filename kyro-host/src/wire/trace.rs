@@ -30,11 +30,31 @@ pub(crate) struct StalePrunedEntry {
     pub(crate) reason: Option<String>,
 }
 
+/// The contract's `TraceDiagnosticSeverity`: `info` or `warning`. The planner's `error` (an
+/// answer that could not be given, such as a blocked strict retrieve) is a `warning` on the
+/// wire; traces stored before this mapping still read back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum NoteSeverity {
+    Info,
+    #[serde(alias = "error")]
+    Warning,
+}
+
+impl From<Severity> for NoteSeverity {
+    fn from(severity: Severity) -> Self {
+        match severity {
+            Severity::Info => Self::Info,
+            Severity::Warning | Severity::Error => Self::Warning,
+        }
+    }
+}
+
 /// A diagnostic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct DiagnosticNoteDto {
     pub(crate) code: DiagnosticCode,
-    pub(crate) severity: Severity,
+    pub(crate) severity: NoteSeverity,
     pub(crate) message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) scope: Option<FreshnessScopeDto>,

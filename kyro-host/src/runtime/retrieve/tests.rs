@@ -223,7 +223,8 @@ fn the_serving_path_and_the_replay_simulator_settle_alike() {
         let (status, generation, observed, cache_entry) = replay(&case);
         assert_eq!(status, served.status.into(), "case {case_idx}: status");
         assert_eq!(generation, served.generation, "case {case_idx}: generation");
-        assert_eq!(observed, Observed::of(&served, case.ownership), "case {case_idx}: answer");
+        let answered = Observed::of(&served, case.valid.freshness_mode, case.ownership);
+        assert_eq!(observed, answered, "case {case_idx}: answer");
         assert_eq!(
             entry_key(cache_entry.as_ref()),
             entry_key(served.cache_entry.as_ref()),
